@@ -1,0 +1,1 @@
+"""Simulation backends: ``numpy`` (the reference oracle), ``numba`` (CPU kernels), ``cupy`` (GPU)."""
