@@ -103,3 +103,32 @@ def adjoint(program: Program, observables, cot: np.ndarray, weights, inputs, sta
     gw, gx = factor_grads_to_params(program, gtheta, B)
     gs = 2 * lam if state is not None else None
     return values, gw, gx, gs
+
+
+def apply_matrix(states: np.ndarray, matrix: np.ndarray, wires, n_qubits: int) -> np.ndarray:
+    """Apply any ``d × d`` matrix (``(d, d)`` shared or ``(B, d, d)`` per sample; unitary or not,
+    e.g. a Kraus superoperator) to ``wires`` of ``states (B, 2**n)`` in place; returns ``states``.
+
+    The first wire is the most significant bit of the matrix index (``kron`` order).  This is
+    the entry point for engines built on the state kernels (density matrices as ``2n``-qubit
+    vectors, trajectories).
+    """
+    wires = tuple(int(w) for w in wires)
+    k = len(wires)
+    if not 1 <= k <= 4 or len(set(wires)) != k or min(wires) < 0 or max(wires) >= n_qubits:
+        raise ValueError(f"apply_matrix: bad wires {wires} for {n_qubits} qubits")
+    m = np.asarray(matrix)
+    m = m.reshape((-1, 2**k, 2**k))
+    if m.shape[0] not in (1, states.shape[0]):
+        raise ValueError(f"apply_matrix: {m.shape[0]} matrices for a batch of {states.shape[0]}")
+    flat = np.ascontiguousarray(m.reshape(m.shape[0], -1), dtype=states.dtype)
+    bits = [n_qubits - 1 - w for w in wires]
+    if k == 1:
+        K.dense1(states, flat, 0, bits[0])
+    elif k == 2:
+        K.dense2(states, flat, 0, bits[0], bits[1])
+    else:
+        b4 = np.array(bits + [0] * (4 - k), dtype=np.int64)
+        ins = np.array(sorted(bits) + [0] * (5 - k), dtype=np.int64)
+        K.densek(states, flat, 0, b4, k, 0, ins, k)
+    return states
