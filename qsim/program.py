@@ -36,6 +36,7 @@ __all__ = [
     "Program",
     "lower",
     "DEFAULT_FUSION",
+    "BACKWARD_FUSION",
     "KIND_DENSE1", "KIND_DIAG1", "KIND_DENSE2", "KIND_DIAG2",
     "KIND_CTRL", "KIND_CTRL_X", "KIND_CTRL_DIAG", "KIND_DENSEK",
     "SRC_CONST", "SRC_WEIGHT", "SRC_INPUT",
@@ -48,6 +49,10 @@ SRC_CONST, SRC_WEIGHT, SRC_INPUT = 0, 1, 2
 #: Fusion level used when none is given.  Level 2 needs fewer passes than level 1 on every
 #: workload of ``bench`` (W1 n=20-24: 1.0-1.6x faster; W2: 1.3x), see ``qhybrid bench``.
 DEFAULT_FUSION = 2
+#: Fusion level of the adjoint's backward sweep.  Undoing a fused 4×4 pass factor by factor
+#: costs ~4x the arithmetic of undoing the same gates as 2×2 passes, so the backward sweep runs
+#: the level-1 program (``.lead`` profiling, W2 and W3: backward 3.4x faster than at level 2).
+BACKWARD_FUSION = 1
 #: Largest pass width the fusion may create (dense 2-qubit passes; wider user gates stay alone).
 MAX_FUSED_WIDTH = 2
 
@@ -230,6 +235,7 @@ class Program:
     op_index: np.ndarray
     ins_bits: np.ndarray
     n_ins: np.ndarray
+    per_sample_pass: np.ndarray
     real: bool
 
     @property
@@ -345,5 +351,6 @@ def _lower_cached(circuit: Circuit, fusion: int) -> Program:
         op_index=i64(op_index),
         ins_bits=np.array(ins_bits, dtype=np.int64).reshape(-1, 5),
         n_ins=i64(n_ins),
+        per_sample_pass=np.array([any(f.src == SRC_INPUT for f in p.factors) for p in passes], dtype=np.bool_),
         real=circuit.is_real,
     )

@@ -1,16 +1,24 @@
-"""Numba kernels over batched states ``(B, 2**n)`` (in place, parallel).
+"""Numba kernels over batched states ``(B, 2**n)`` (in place).
 
-Iteration: a pass on ``t`` target bits (plus ``c`` control bits) touches ``G = N / 2**(t+c)``
-*groups* of amplitudes per sample.  Group ``k`` is found by inserting zero bits at the sorted
+**Iteration.** A pass on ``t`` target bits (plus ``c`` control bits) touches ``G = N / 2**(t+c)``
+*groups* of amplitudes per state.  Group ``k`` is found by inserting zero bits at the sorted
 positions of the targets and controls into ``k`` ("bit insertion"), OR-ing the control mask,
-and adding the target offsets.  The ``B · G`` groups are cut into chunks of at most
-:data:`CHUNK_GROUPS` groups inside one sample; chunks run in ``prange``.  So one loop shape
-serves a batch of small states (chunks = samples) and one large state (chunks = slices) alike,
-and a kernel never sees more than bit positions: a sharded state can run it on the index bits
-of its local slice.
+and adding the target offsets.  For one-target passes the groups come in contiguous runs of
+``2**p`` (``p`` the target bit), which the inner loops exploit so LLVM can vectorise them.
 
-Matrices come from :func:`bind`, per sample (``B`` rows) or shared (1 row).  Real states with
-real matrices run the same code in float arithmetic (the "real fast path").
+There is **one range iterator per target count** (``_dense1_rng``, ``_dense2_rng``,
+``_ctrl_rng``, ``_densek_rng``, …): it processes groups ``k0 .. k1`` of one state row.  Two
+drivers call the same iterators:
+
+* *sample-major* (:func:`run_sample_major`): ``prange`` over samples, each thread runs the whole
+  program on its sample while the state sits in L1/L2 (a batch of small states);
+* *pass-major* (:func:`run_pass_major`): for each pass, ``prange`` over chunks of at most
+  :data:`CHUNK_GROUPS` groups of one state (a few large states).
+
+Kernels never see more than bit positions, so a sharded state can run them on the index bits
+of its local slice.  Matrices come from :func:`bind`; passes flagged per-sample read row ``b``
+of the matrix buffer, shared passes row 0.  Real states with real matrices run the same code
+in float arithmetic (the "real fast path").
 """
 
 from __future__ import annotations
@@ -22,23 +30,17 @@ from ..program import (
     KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2,
 )
 
-#: Groups per parallel chunk.  2**11 keeps per-chunk overhead below 2 % at n >= 16 while
-#: leaving >= 64 chunks per thread at n = 20 (measured with ``qhybrid bench -w W1``).
+#: Groups per parallel chunk in the pass-major driver.  2**11 keeps per-chunk overhead small
+#: while leaving >= 64 chunks per thread at n = 20 (``qhybrid bench -w W1``).
 CHUNK_GROUPS = 1 << 11
 
-_opts = dict(cache=True, nogil=True, fastmath=False)
+_opts = dict(cache=True, nogil=True, fastmath=True)
 
 
 @njit(inline="always")
 def _ins(k, p):
     """Insert a zero bit at position ``p`` of ``k``."""
     return ((k >> p) << (p + 1)) | (k & ((1 << p) - 1))
-
-
-@njit(inline="always")
-def _chunking(groups):
-    cps = max(1, groups // CHUNK_GROUPS)
-    return cps, groups // cps
 
 
 @njit(inline="always")
@@ -52,176 +54,10 @@ def _parity(x):
     return x & 1
 
 
-# ---------------------------------------------------------------------------------- bind
-@njit(parallel=True, **_opts)
-def bind(theta, f_start, dim, m_off, f_off, t_start, lam, t_off, tmat, m_size, f_size, with_factors):
-    """Pass matrices ``(Bθ, m_size)`` and, if ``with_factors``, factor matrices and derivatives.
-
-    ``F_f(θ) = Σ_k e^{-iθλ_k} T_k``, ``dF_f = Σ_k (-iλ_k) e^{-iθλ_k} T_k``, pass ``U = F_m···F_1``.
-    """
-    nb = theta.shape[0]
-    npass = dim.shape[0]
-    mats = np.zeros((nb, m_size), dtype=np.complex128)
-    fm = np.zeros((nb if with_factors else 0, f_size), dtype=np.complex128)
-    dfm = np.zeros((nb if with_factors else 0, f_size), dtype=np.complex128)
-    for b in prange(nb):
-        acc = np.empty(256, dtype=np.complex128)
-        cur = np.empty(256, dtype=np.complex128)
-        tmp = np.empty(256, dtype=np.complex128)
-        for p in range(npass):
-            d = dim[p]
-            dd = d * d
-            for i in range(dd):
-                acc[i] = 0.0
-            for i in range(d):
-                acc[i * d + i] = 1.0
-            for f in range(f_start[p], f_start[p + 1]):
-                th = theta[b, f]
-                for i in range(dd):
-                    cur[i] = 0.0
-                for t in range(t_start[f], t_start[f + 1]):
-                    ph = np.exp(-1j * th * lam[t])
-                    o = t_off[t]
-                    for i in range(dd):
-                        cur[i] += ph * tmat[o + i]
-                    if with_factors:
-                        dph = -1j * lam[t] * ph
-                        for i in range(dd):
-                            dfm[b, f_off[f] + i] += dph * tmat[o + i]
-                if with_factors:
-                    for i in range(dd):
-                        fm[b, f_off[f] + i] = cur[i]
-                # acc <- cur @ acc
-                for r in range(d):
-                    for c in range(d):
-                        s = 0j
-                        for q in range(d):
-                            s += cur[r * d + q] * acc[q * d + c]
-                        tmp[r * d + c] = s
-                for i in range(dd):
-                    acc[i] = tmp[i]
-            for i in range(dd):
-                mats[b, m_off[p] + i] = acc[i]
-    return mats, fm, dfm
-
-
-# ------------------------------------------------------------------------ forward kernels
-@njit(parallel=True, **_opts)
-def dense1(st, m, off, p):
-    B, N = st.shape
-    cps, gs = _chunking(N >> 1)
-    one = 1 << p
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        m0, m1, m2, m3 = m[mb, off], m[mb, off + 1], m[mb, off + 2], m[mb, off + 3]
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            i0 = _ins(k, p)
-            i1 = i0 | one
-            a0 = st[b, i0]
-            a1 = st[b, i1]
-            st[b, i0] = m0 * a0 + m1 * a1
-            st[b, i1] = m2 * a0 + m3 * a1
-
-
-@njit(parallel=True, **_opts)
-def diag1(st, m, off, p):
-    B, N = st.shape
-    cps, gs = _chunking(N >> 1)
-    one = 1 << p
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        d0, d1 = m[mb, off], m[mb, off + 3]
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            i0 = _ins(k, p)
-            st[b, i0] *= d0
-            st[b, i0 | one] *= d1
-
-
-@njit(parallel=True, **_opts)
-def dense2(st, m, off, p0, p1):
-    """4×4 on target bits ``(p0, p1)``; local index ``2·bit(p0) + bit(p1)``."""
-    B, N = st.shape
-    cps, gs = _chunking(N >> 2)
-    lo, hi = min(p0, p1), max(p0, p1)
-    o0, o1 = 1 << p0, 1 << p1
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        u = m[mb, off:off + 16]
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            i00 = _ins(_ins(k, lo), hi)
-            i01 = i00 | o1
-            i10 = i00 | o0
-            i11 = i10 | o1
-            a0, a1, a2, a3 = st[b, i00], st[b, i01], st[b, i10], st[b, i11]
-            st[b, i00] = u[0] * a0 + u[1] * a1 + u[2] * a2 + u[3] * a3
-            st[b, i01] = u[4] * a0 + u[5] * a1 + u[6] * a2 + u[7] * a3
-            st[b, i10] = u[8] * a0 + u[9] * a1 + u[10] * a2 + u[11] * a3
-            st[b, i11] = u[12] * a0 + u[13] * a1 + u[14] * a2 + u[15] * a3
-
-
-@njit(parallel=True, **_opts)
-def diag2(st, m, off, p0, p1):
-    B, N = st.shape
-    cps, gs = _chunking(N >> 2)
-    lo, hi = min(p0, p1), max(p0, p1)
-    o0, o1 = 1 << p0, 1 << p1
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        d0, d1, d2, d3 = m[mb, off], m[mb, off + 5], m[mb, off + 10], m[mb, off + 15]
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            i00 = _ins(_ins(k, lo), hi)
-            st[b, i00] *= d0
-            st[b, i00 | o1] *= d1
-            st[b, i00 | o0] *= d2
-            st[b, i00 | o0 | o1] *= d3
-
-
-@njit(parallel=True, **_opts)
-def ctrl1(st, m, off, p, cmask, sorted_bits, nbits, mode):
-    """Controlled 2×2 on target bit ``p`` where all bits of ``cmask`` are set.
-
-    ``mode``: 0 dense, 1 permutation (X: swap), 2 diagonal.
-    """
-    B, N = st.shape
-    cps, gs = _chunking(N >> nbits)
-    one = 1 << p
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        m0, m1, m2, m3 = m[mb, off], m[mb, off + 1], m[mb, off + 2], m[mb, off + 3]
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            i0 = k
-            for j in range(nbits):
-                i0 = _ins(i0, sorted_bits[j])
-            i0 |= cmask
-            i1 = i0 | one
-            a0 = st[b, i0]
-            a1 = st[b, i1]
-            if mode == 1:
-                st[b, i0] = a1
-                st[b, i1] = a0
-            elif mode == 2:
-                st[b, i0] = m0 * a0
-                st[b, i1] = m3 * a1
-            else:
-                st[b, i0] = m0 * a0 + m1 * a1
-                st[b, i1] = m2 * a0 + m3 * a1
-
-
 @njit(inline="always")
 def _group_offsets(bits, width, out):
     """Offsets of the ``2**width`` amplitudes of a group (first target = most significant)."""
-    d = 1 << width
-    for l in range(d):
+    for l in range(1 << width):
         o = 0
         for j in range(width):
             if (l >> (width - 1 - j)) & 1:
@@ -229,122 +65,392 @@ def _group_offsets(bits, width, out):
         out[l] = o
 
 
-@njit(parallel=True, **_opts)
-def densek(st, m, off, bits, width, cmask, sorted_bits, nbits):
-    """Generic dense ``2**width`` matrix on ``width`` target bits (any control mask)."""
-    B, N = st.shape
+@njit(inline="always")
+def _insert_all(k, ins, nins):
+    for j in range(nins):
+        k = _ins(k, ins[j])
+    return k
+
+
+# ------------------------------------------------------------------ one-target iterators
+@njit(inline="always")
+def _dense1_rng(row, m, off, p, k0, k1):
+    m0, m1, m2, m3 = m[off], m[off + 1], m[off + 2], m[off + 3]
+    one = 1 << p
+    k = k0
+    while k < k1:
+        lo = k & (one - 1)
+        run = min(k1 - k, one - lo)
+        base = ((k >> p) << (p + 1)) | lo
+        for i0 in range(base, base + run):
+            a0 = row[i0]
+            a1 = row[i0 + one]
+            row[i0] = m0 * a0 + m1 * a1
+            row[i0 + one] = m2 * a0 + m3 * a1
+        k += run
+
+
+@njit(inline="always")
+def _diag1_rng(row, m, off, p, k0, k1):
+    d0, d1 = m[off], m[off + 3]
+    one = 1 << p
+    k = k0
+    while k < k1:
+        lo = k & (one - 1)
+        run = min(k1 - k, one - lo)
+        base = ((k >> p) << (p + 1)) | lo
+        for i0 in range(base, base + run):
+            row[i0] *= d0
+            row[i0 + one] *= d1
+        k += run
+
+
+@njit(inline="always")
+def _ctrl_rng(row, m, off, p, cmask, ins, nins, mode, k0, k1):
+    """Controlled 2×2 on bit ``p`` where all bits of ``cmask`` are set (mode 0 dense, 1 swap, 2 diag)."""
+    m0, m1, m2, m3 = m[off], m[off + 1], m[off + 2], m[off + 3]
+    one = 1 << p
+    runlen = 1 << ins[0]
+    k = k0
+    while k < k1:
+        run = min(k1 - k, runlen - (k & (runlen - 1)))
+        base = _insert_all(k, ins, nins) | cmask
+        if mode == 1:
+            for i0 in range(base, base + run):
+                a0 = row[i0]
+                row[i0] = row[i0 + one]
+                row[i0 + one] = a0
+        elif mode == 2:
+            for i0 in range(base, base + run):
+                row[i0] *= m0
+                row[i0 + one] *= m3
+        else:
+            for i0 in range(base, base + run):
+                a0 = row[i0]
+                a1 = row[i0 + one]
+                row[i0] = m0 * a0 + m1 * a1
+                row[i0 + one] = m2 * a0 + m3 * a1
+        k += run
+
+
+# ------------------------------------------------------------------ two-target iterators
+@njit(inline="always")
+def _dense2_rng(row, m, off, p0, p1, k0, k1):
+    """4×4 on target bits ``(p0, p1)``; local index ``2·bit(p0) + bit(p1)``."""
+    lo, hi = min(p0, p1), max(p0, p1)
+    o0, o1 = 1 << p0, 1 << p1
+    u0, u1, u2, u3 = m[off], m[off + 1], m[off + 2], m[off + 3]
+    u4, u5, u6, u7 = m[off + 4], m[off + 5], m[off + 6], m[off + 7]
+    u8, u9, u10, u11 = m[off + 8], m[off + 9], m[off + 10], m[off + 11]
+    u12, u13, u14, u15 = m[off + 12], m[off + 13], m[off + 14], m[off + 15]
+    o11 = o0 | o1
+    runlen = 1 << lo
+    k = k0
+    while k < k1:
+        run = min(k1 - k, runlen - (k & (runlen - 1)))
+        start = _ins(_ins(k, lo), hi)
+        for i00 in range(start, start + run):
+            a0, a1, a2, a3 = row[i00], row[i00 + o1], row[i00 + o0], row[i00 + o11]
+            row[i00] = u0 * a0 + u1 * a1 + u2 * a2 + u3 * a3
+            row[i00 + o1] = u4 * a0 + u5 * a1 + u6 * a2 + u7 * a3
+            row[i00 + o0] = u8 * a0 + u9 * a1 + u10 * a2 + u11 * a3
+            row[i00 + o11] = u12 * a0 + u13 * a1 + u14 * a2 + u15 * a3
+        k += run
+
+
+@njit(inline="always")
+def _diag2_rng(row, m, off, p0, p1, k0, k1):
+    lo, hi = min(p0, p1), max(p0, p1)
+    o0, o1 = 1 << p0, 1 << p1
+    d0, d1, d2, d3 = m[off], m[off + 5], m[off + 10], m[off + 15]
+    o11 = o0 | o1
+    runlen = 1 << lo
+    k = k0
+    while k < k1:
+        run = min(k1 - k, runlen - (k & (runlen - 1)))
+        start = _ins(_ins(k, lo), hi)
+        for i00 in range(start, start + run):
+            row[i00] *= d0
+            row[i00 + o1] *= d1
+            row[i00 + o0] *= d2
+            row[i00 + o11] *= d3
+        k += run
+
+
+# ----------------------------------------------------------------- k-target iterator
+@njit(inline="always")
+def _densek_rng(row, m, off, bits, width, cmask, ins, nins, k0, k1):
     d = 1 << width
-    cps, gs = _chunking(N >> nbits)
+    offs = np.empty(d, dtype=np.int64)
+    _group_offsets(bits, width, offs)
+    buf = np.empty(d, dtype=row.dtype)
+    for k in range(k0, k1):
+        base = _insert_all(k, ins, nins) | cmask
+        for l in range(d):
+            buf[l] = row[base + offs[l]]
+        for r in range(d):
+            s = buf[0] * 0
+            for q in range(d):
+                s += m[off + r * d + q] * buf[q]
+            row[base + offs[r]] = s
+
+
+@njit(inline="always")
+def _apply_rng(row, m, kind, width, bits, cmask, ins, nins, off, k0, k1):
+    """Dispatch one pass of ``kind`` over groups ``k0..k1`` of one state row."""
+    if kind == KIND_DENSE1:
+        _dense1_rng(row, m, off, bits[0], k0, k1)
+    elif kind == KIND_DIAG1:
+        _diag1_rng(row, m, off, bits[0], k0, k1)
+    elif kind == KIND_DENSE2:
+        _dense2_rng(row, m, off, bits[0], bits[1], k0, k1)
+    elif kind == KIND_DIAG2:
+        _diag2_rng(row, m, off, bits[0], bits[1], k0, k1)
+    elif kind == KIND_CTRL:
+        _ctrl_rng(row, m, off, bits[0], cmask, ins, nins, 0, k0, k1)
+    elif kind == KIND_CTRL_X:
+        _ctrl_rng(row, m, off, bits[0], cmask, ins, nins, 1, k0, k1)
+    elif kind == KIND_CTRL_DIAG:
+        _ctrl_rng(row, m, off, bits[0], cmask, ins, nins, 2, k0, k1)
+    else:
+        _densek_rng(row, m, off, bits, width, cmask, ins, nins, k0, k1)
+
+
+# ------------------------------------------------------------------------ drivers
+@njit(parallel=True, **_opts)
+def run_sample_major(st, m, per, kind, width, bits, ctrl_mask, ins, nins, m_off):
+    """Whole program per sample, ``prange`` over samples."""
+    B, N = st.shape
+    for b in prange(B):
+        row = st[b]
+        for p in range(kind.shape[0]):
+            mrow = m[b] if per[p] else m[0]
+            _apply_rng(row, mrow, kind[p], width[p], bits[p], ctrl_mask[p], ins[p], nins[p], m_off[p],
+                       0, N >> nins[p])
+
+
+@njit(parallel=True, **_opts)
+def _pass_parallel(st, m, per_p, kind_p, width_p, bits_p, cmask_p, ins_p, nins_p, off_p):
+    B, N = st.shape
+    groups = N >> nins_p
+    cps = max(1, groups // CHUNK_GROUPS)
+    gs = groups // cps
     for c in prange(B * cps):
         b = c // cps
-        mb = b if m.shape[0] > 1 else 0
-        offs = np.empty(d, dtype=np.int64)
-        _group_offsets(bits, width, offs)
-        buf = np.empty(d, dtype=st.dtype)
         k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            base = k
-            for j in range(nbits):
-                base = _ins(base, sorted_bits[j])
-            base |= cmask
-            for l in range(d):
-                buf[l] = st[b, base + offs[l]]
-            for r in range(d):
-                s = buf[0] * 0
-                for q in range(d):
-                    s += m[mb, off + r * d + q] * buf[q]
-                st[b, base + offs[r]] = s
+        mrow = m[b] if per_p else m[0]
+        _apply_rng(st[b], mrow, kind_p, width_p, bits_p, cmask_p, ins_p, nins_p, off_p, k0, k0 + gs)
 
 
-# ----------------------------------------------------------------------- forward driver
 @njit(**_opts)
-def run_passes(st, m, kind, width, bits, ctrl_mask, sorted_bits, nbits, m_off):
-    """Apply every pass of a program in order (``sorted_bits``/``nbits``: insertion bits)."""
+def run_pass_major(st, m, per, kind, width, bits, ctrl_mask, ins, nins, m_off):
+    """One parallel sweep per pass (chunks of one state), passes in order."""
     for p in range(kind.shape[0]):
-        k = kind[p]
-        off = m_off[p]
-        if k == KIND_DENSE1:
-            dense1(st, m, off, bits[p, 0])
-        elif k == KIND_DIAG1:
-            diag1(st, m, off, bits[p, 0])
-        elif k == KIND_DENSE2:
-            dense2(st, m, off, bits[p, 0], bits[p, 1])
-        elif k == KIND_DIAG2:
-            diag2(st, m, off, bits[p, 0], bits[p, 1])
-        elif k == KIND_CTRL:
-            ctrl1(st, m, off, bits[p, 0], ctrl_mask[p], sorted_bits[p], nbits[p], 0)
-        elif k == KIND_CTRL_X:
-            ctrl1(st, m, off, bits[p, 0], ctrl_mask[p], sorted_bits[p], nbits[p], 1)
-        elif k == KIND_CTRL_DIAG:
-            ctrl1(st, m, off, bits[p, 0], ctrl_mask[p], sorted_bits[p], nbits[p], 2)
-        else:
-            densek(st, m, off, bits[p], width[p], ctrl_mask[p], sorted_bits[p], nbits[p])
+        _pass_parallel(st, m, per[p], kind[p], width[p], bits[p], ctrl_mask[p], ins[p], nins[p], m_off[p])
 
 
-# ---------------------------------------------------------------------- backward kernel
+# ---------------------------------------------------------------------------- bind
+@njit(inline="always")
+def _bind_pass(th, f0, f1, d, moff, f_off, t_start, lam, t_off, tmat, mrow, fmrow, dfmrow, with_factors,
+               acc, cur, tmp):
+    dd = d * d
+    for i in range(dd):
+        acc[i] = 0.0
+    for i in range(d):
+        acc[i * d + i] = 1.0
+    for f in range(f0, f1):
+        for i in range(dd):
+            cur[i] = 0.0
+        for t in range(t_start[f], t_start[f + 1]):
+            ph = np.exp(-1j * th[f] * lam[t])
+            o = t_off[t]
+            for i in range(dd):
+                cur[i] += ph * tmat[o + i]
+            if with_factors:
+                dph = -1j * lam[t] * ph
+                for i in range(dd):
+                    dfmrow[f_off[f] + i] += dph * tmat[o + i]
+        if with_factors:
+            for i in range(dd):
+                fmrow[f_off[f] + i] = cur[i]
+        for r in range(d):
+            for c in range(d):
+                s = 0j
+                for q in range(d):
+                    s += cur[r * d + q] * acc[q * d + c]
+                tmp[r * d + c] = s
+        for i in range(dd):
+            acc[i] = tmp[i]
+    for i in range(dd):
+        mrow[moff + i] = acc[i]
+
+
 @njit(parallel=True, **_opts)
-def backward_pass(psi, lam, fm, dfm, f0, f1, f_off, bits, width, cmask, sorted_bits, nbits, want):
-    """Undo one pass on ``ψ`` and ``λ`` and return ``2 Re⟨λ|dF_j|ψ_j⟩`` per sample and factor.
+def bind(theta, per, f_start, dim, m_off, f_off, t_start, lam, t_off, tmat, m_size, f_size, with_factors):
+    """Pass matrices and, if ``with_factors``, factor matrices ``F_f`` and derivatives ``dF_f``.
 
-    For each group (all amplitudes local to it): for ``j = m..1``: ``ψ ← F_j† ψ``;
-    if ``want[j]``: ``g_j += 2 Re(λ† dF_j ψ)``; ``λ ← F_j† λ``.  Returns ``(B, m)``.
+    ``F_f(θ) = Σ_k e^{-iθλ_k} T_k``, ``dF_f = Σ_k (-iλ_k) e^{-iθλ_k} T_k``, pass ``U = F_m···F_1``.
+    Shared passes (``per[p]`` false) are bound once into row 0; per-sample passes into every row.
     """
-    B, N = psi.shape
+    nb = theta.shape[0]
+    npass = dim.shape[0]
+    mats = np.zeros((nb, m_size), dtype=np.complex128)
+    nf = nb if with_factors else 1
+    fm = np.zeros((nf, f_size), dtype=np.complex128)
+    dfm = np.zeros((nf, f_size), dtype=np.complex128)
+    for p in prange(npass):
+        if not per[p]:
+            acc = np.empty(256, dtype=np.complex128)
+            cur = np.empty(256, dtype=np.complex128)
+            tmp = np.empty(256, dtype=np.complex128)
+            _bind_pass(theta[0], f_start[p], f_start[p + 1], dim[p], m_off[p], f_off, t_start, lam, t_off, tmat,
+                       mats[0], fm[0], dfm[0], with_factors,
+                       acc, cur, tmp)
+    for b in prange(nb):
+        acc = np.empty(256, dtype=np.complex128)
+        cur = np.empty(256, dtype=np.complex128)
+        tmp = np.empty(256, dtype=np.complex128)
+        for p in range(npass):
+            if per[p]:
+                _bind_pass(theta[b], f_start[p], f_start[p + 1], dim[p], m_off[p], f_off, t_start, lam, t_off,
+                           tmat, mats[b], fm[b] if with_factors else fm[0], dfm[b] if with_factors else dfm[0],
+                           with_factors, acc, cur, tmp)
+    return mats, fm, dfm
+
+
+# ------------------------------------------------------------------------ backward
+@njit(inline="always")
+def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins, nins, want, k0, k1, acc,
+                  offs, x, y, t, fh, df):
+    """Undo one pass on ``ψ`` (``x_row``) and ``λ`` (``y_row``) over groups ``k0..k1``.
+
+    Per group, for ``j = m..1``: ``ψ ← F_j† ψ``; if ``want[j]``: ``acc[j] += 2 Re(λ† dF_j ψ)``;
+    ``λ ← F_j† λ``.  All amplitudes of a group stay local, so the fused pass is undone factor by
+    factor in registers.  ``fh``/``df`` are scratch ``(≥m, ≥d²)`` for ``F†`` and ``dF``.
+    """
     d = 1 << width
     nf = f1 - f0
-    cps, gs = _chunking(N >> nbits)
-    part = np.zeros((B * cps, max(nf, 1)))
-    for c in prange(B * cps):
-        b = c // cps
-        mb = b if fm.shape[0] > 1 else 0
-        offs = np.empty(d, dtype=np.int64)
-        _group_offsets(bits, width, offs)
-        x = np.empty(d, dtype=psi.dtype)
-        y = np.empty(d, dtype=psi.dtype)
-        t = np.empty(d, dtype=psi.dtype)
-        k0 = (c - b * cps) * gs
-        for k in range(k0, k0 + gs):
-            base = k
-            for j in range(nbits):
-                base = _ins(base, sorted_bits[j])
-            base |= cmask
-            for l in range(d):
-                x[l] = psi[b, base + offs[l]]
-                y[l] = lam[b, base + offs[l]]
-            for jj in range(nf - 1, -1, -1):
-                o = f_off[f0 + jj]
-                # x <- F† x
+    for jj in range(nf):
+        o = f_off[f0 + jj]
+        for r in range(d):
+            for q in range(d):
+                fh[jj, r * d + q] = np.conj(fm[o + q * d + r])
+                df[jj, r * d + q] = dfm[o + r * d + q]
+    runlen = 1 << ins[0]
+    if width == 1:
+        one = 1 << bits[0]
+        k = k0
+        while k < k1:
+            run = min(k1 - k, runlen - (k & (runlen - 1)))
+            start = _insert_all(k, ins, nins) | cmask
+            for i0 in range(start, start + run):
+                x0, x1 = x_row[i0], x_row[i0 + one]
+                y0, y1 = y_row[i0], y_row[i0 + one]
+                for jj in range(nf - 1, -1, -1):
+                    h0, h1, h2, h3 = fh[jj, 0], fh[jj, 1], fh[jj, 2], fh[jj, 3]
+                    x0, x1 = h0 * x0 + h1 * x1, h2 * x0 + h3 * x1
+                    if want[f0 + jj]:
+                        g0 = df[jj, 0] * x0 + df[jj, 1] * x1
+                        g1 = df[jj, 2] * x0 + df[jj, 3] * x1
+                        acc[jj] += 2.0 * (np.conj(y0) * g0 + np.conj(y1) * g1).real
+                    y0, y1 = h0 * y0 + h1 * y1, h2 * y0 + h3 * y1
+                x_row[i0], x_row[i0 + one] = x0, x1
+                y_row[i0], y_row[i0 + one] = y0, y1
+            k += run
+        return
+    _group_offsets(bits, width, offs)
+    for k in range(k0, k1):
+        base = _insert_all(k, ins, nins) | cmask
+        for l in range(d):
+            x[l] = x_row[base + offs[l]]
+            y[l] = y_row[base + offs[l]]
+        for jj in range(nf - 1, -1, -1):
+            for r in range(d):
+                s = x[0] * 0
+                for q in range(d):
+                    s += fh[jj, r * d + q] * x[q]
+                t[r] = s
+            for r in range(d):
+                x[r] = t[r]
+            if want[f0 + jj]:
+                g = x[0] * 0
                 for r in range(d):
                     s = x[0] * 0
                     for q in range(d):
-                        s += np.conj(fm[mb, o + q * d + r]) * x[q]
-                    t[r] = s
-                for r in range(d):
-                    x[r] = t[r]
-                if want[jj]:
-                    g = 0.0
-                    for r in range(d):
-                        s = x[0] * 0
-                        for q in range(d):
-                            s += dfm[mb, o + r * d + q] * x[q]
-                        g += (np.conj(y[r]) * s).real
-                    part[c, jj] += 2.0 * g
-                # y <- F† y
-                for r in range(d):
-                    s = y[0] * 0
-                    for q in range(d):
-                        s += np.conj(fm[mb, o + q * d + r]) * y[q]
-                    t[r] = s
-                for r in range(d):
-                    y[r] = t[r]
-            for l in range(d):
-                psi[b, base + offs[l]] = x[l]
-                lam[b, base + offs[l]] = y[l]
-    out = np.zeros((B, max(nf, 1)))
+                        s += df[jj, r * d + q] * x[q]
+                    g += np.conj(y[r]) * s
+                acc[jj] += 2.0 * g.real
+            for r in range(d):
+                s = y[0] * 0
+                for q in range(d):
+                    s += fh[jj, r * d + q] * y[q]
+                t[r] = s
+            for r in range(d):
+                y[r] = t[r]
+        for l in range(d):
+            x_row[base + offs[l]] = x[l]
+            y_row[base + offs[l]] = y[l]
+
+
+@njit(parallel=True, **_opts)
+def backward_sample_major(psi, lam, fm, dfm, per, f_start, f_off, bits, width, ctrl_mask, ins, nins, want,
+                          gtheta):
+    """Backward sweep over all passes per sample (``prange`` over samples); adds into ``gtheta (B, F)``."""
+    B, N = psi.shape
+    maxf = 1
+    for p in range(width.shape[0]):
+        maxf = max(maxf, f_start[p + 1] - f_start[p])
+    for b in prange(B):
+        acc = np.zeros(f_start[-1] + 1)
+        offs = np.empty(16, dtype=np.int64)
+        x = np.empty(16, dtype=psi.dtype)
+        y = np.empty(16, dtype=psi.dtype)
+        t = np.empty(16, dtype=psi.dtype)
+        fh = np.empty((maxf, 256), dtype=psi.dtype)
+        df = np.empty((maxf, 256), dtype=psi.dtype)
+        for p in range(width.shape[0] - 1, -1, -1):
+            f0, f1 = f_start[p], f_start[p + 1]
+            fr = fm[b] if per[p] else fm[0]
+            dfr = dfm[b] if per[p] else dfm[0]
+            _backward_rng(psi[b], lam[b], fr, dfr, f0, f1, f_off, bits[p], width[p], ctrl_mask[p], ins[p],
+                          nins[p], want, 0, N >> nins[p], acc[f0:f1], offs, x, y, t, fh, df)
+        for f in range(f_start[-1]):
+            gtheta[b, f] += acc[f]
+
+
+@njit(parallel=True, **_opts)
+def _backward_pass_parallel(psi, lam, fm, dfm, per_p, f0, f1, f_off, bits_p, width_p, cmask_p, ins_p, nins_p,
+                            want, out):
+    B, N = psi.shape
+    groups = N >> nins_p
+    cps = max(1, groups // CHUNK_GROUPS)
+    gs = groups // cps
+    nf = f1 - f0
+    part = np.zeros((B * cps, max(nf, 1)))
+    for c in prange(B * cps):
+        b = c // cps
+        k0 = (c - b * cps) * gs
+        offs = np.empty(16, dtype=np.int64)
+        x = np.empty(16, dtype=psi.dtype)
+        y = np.empty(16, dtype=psi.dtype)
+        t = np.empty(16, dtype=psi.dtype)
+        fh = np.empty((max(nf, 1), 256), dtype=psi.dtype)
+        df = np.empty((max(nf, 1), 256), dtype=psi.dtype)
+        fr = fm[b] if per_p else fm[0]
+        dfr = dfm[b] if per_p else dfm[0]
+        _backward_rng(psi[b], lam[b], fr, dfr, f0, f1, f_off, bits_p, width_p, cmask_p, ins_p, nins_p, want,
+                      k0, k0 + gs, part[c], offs, x, y, t, fh, df)
     for c in range(B * cps):
         for j in range(nf):
-            out[c // cps, j] += part[c, j]
-    return out
+            out[c // cps, f0 + j] += part[c, j]
+
+
+@njit(**_opts)
+def backward_pass_major(psi, lam, fm, dfm, per, f_start, f_off, bits, width, ctrl_mask, ins, nins, want, gtheta):
+    """Backward sweep, one parallel sweep per pass (large states); adds into ``gtheta (B, F)``."""
+    for p in range(width.shape[0] - 1, -1, -1):
+        _backward_pass_parallel(psi, lam, fm, dfm, per[p], f_start[p], f_start[p + 1], f_off, bits[p], width[p],
+                                ctrl_mask[p], ins[p], nins[p], want, gtheta)
 
 
 # ------------------------------------------------------------------------- observables
@@ -353,7 +459,8 @@ def pauli_expvals(st, flip, sign, phase):
     """``(B, T)`` values ``Re( phase_t Σ_i conj(ψ[i ⊕ f_t]) (-1)^{|i ∧ s_t|} ψ[i] )``."""
     B, N = st.shape
     T = flip.shape[0]
-    cps, gs = _chunking(N)
+    cps = max(1, N // CHUNK_GROUPS)
+    gs = N // cps
     part = np.zeros((B * cps, T))
     for c in prange(B * cps):
         b = c // cps
@@ -381,7 +488,8 @@ def apply_observable_sum(st, out, flip, sign, phase, term_obs, cot):
     """``out = Σ_t cot[b, obs_t] · phase_t · P_t ψ`` with ``(P ψ)_i = (-1)^{|(i⊕f)∧s|} ψ[i ⊕ f]``."""
     B, N = st.shape
     T = flip.shape[0]
-    cps, gs = _chunking(N)
+    cps = max(1, N // CHUNK_GROUPS)
+    gs = N // cps
     for c in prange(B * cps):
         b = c // cps
         cb = b if cot.shape[0] > 1 else 0
@@ -400,9 +508,11 @@ def apply_observable_sum(st, out, flip, sign, phase, term_obs, cot):
 
 @njit(parallel=True, **_opts)
 def abs2(st):
+    """``|ψ|²`` as float64 ``(B, N)``."""
     B, N = st.shape
     out = np.empty((B, N))
-    cps, gs = _chunking(N)
+    cps = max(1, N // CHUNK_GROUPS)
+    gs = N // cps
     for c in prange(B * cps):
         b = c // cps
         k0 = (c - b * cps) * gs
@@ -410,3 +520,19 @@ def abs2(st):
             v = st[b, i]
             out[b, i] = (v * np.conj(v)).real
     return out
+
+
+# ------------------------------------------------------------------- matrix entry point
+@njit(parallel=True, **_opts)
+def apply_dense(st, m, per, bits, width, ins, nins):
+    """Any dense ``2**width`` matrix (row 0 of ``m``, or row ``b`` if ``per``) on ``width`` bits."""
+    B, N = st.shape
+    groups = N >> nins
+    cps = max(1, groups // CHUNK_GROUPS)
+    gs = groups // cps
+    kind = KIND_DENSE1 if width == 1 else (KIND_DENSE2 if width == 2 else -1)
+    for c in prange(B * cps):
+        b = c // cps
+        k0 = (c - b * cps) * gs
+        mrow = m[b] if per else m[0]
+        _apply_rng(st[b], mrow, kind, width, bits, 0, ins, nins, 0, k0, k0 + gs)

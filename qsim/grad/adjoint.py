@@ -13,7 +13,7 @@ import numpy as np
 
 from ..circuit import Circuit, CircuitError
 from ..observables import as_observables
-from ..program import lower
+from ..program import BACKWARD_FUSION, lower
 from ..simulate import _check_fusion, resolve_dtype
 from ..validate import check_batch
 
@@ -69,6 +69,7 @@ def vjp(circuit: Circuit, observables, cotangents, weights=None, inputs=None, st
     else:
         raise CircuitError(f"backend {backend!r} must be 'numba', 'numpy' or 'cupy'")
     dtype = resolve_dtype(circuit, b.state, obs, precision, real)
-    values, gw, gx, gs = engine.adjoint(lower(circuit, _check_fusion(fusion)), obs, cot, b.weights, b.inputs,
-                                        b.state, b.size, dtype)
+    fusion = _check_fusion(fusion)
+    values, gw, gx, gs = engine.adjoint(lower(circuit, fusion), obs, cot, b.weights, b.inputs, b.state, b.size,
+                                        dtype, backward_program=lower(circuit, min(fusion, BACKWARD_FUSION)))
     return VJP(values, gw, gx, gs)
