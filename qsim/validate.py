@@ -31,7 +31,7 @@ class Batch:
 def _finite(name: str, a: np.ndarray) -> None:
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]
-        raise CircuitError(f"{name}{tuple(int(i) for i in bad)} = {a[tuple(bad)]!r} is not finite")
+        raise CircuitError(f"{name}{tuple(int(i) for i in bad)} = {a[tuple(bad)].item()!r} is not finite")
 
 
 def check_batch(circuit: Circuit, weights=None, inputs=None, state=None, *, norm_atol: float = NORM_ATOL) -> Batch:

@@ -1,0 +1,59 @@
+"""Energy of one inference: statevector simulation on classical hardware versus a QPU.
+
+Modules, one per concern:
+
+* :mod:`energy.units`: units of profile constants, converted to SI.
+* :mod:`energy.profiles`: hardware profiles (``energy/profiles/*.toml``) with a source per constant.
+* :mod:`energy.circuits`: circuit descriptions (paper head, hardware-efficient ansatz, qsim
+  duck type).
+* :mod:`energy.simulation`: simulation energy (memory traffic, devices, communication, power).
+* :mod:`energy.qpu`: QPU energy (shots x per-shot time x system power, shot counts, noise).
+* :mod:`energy.crossover`: the cross-over ``n*``, the memory wall, sensitivity, constant solving.
+* :mod:`energy.measure`: copy bandwidth, RAPL and NVML power on this machine.
+* :mod:`energy.calibrate`: the efficiency ``eta`` fitted from ``qhybrid.bench/1`` files.
+* :mod:`energy.presets`: the two published cross-overs (46 and 34 qubits) and their assumptions.
+* :mod:`energy.plot` and :mod:`energy.cli`: the figure and the ``qhybrid energy`` command.
+
+Example::
+
+    from energy import PaperHead, Scenario, find_crossover, load_profile
+    scenario = Scenario(load_profile("dgx-h100"), load_profile("ionq-forte"), PaperHead(),
+                        shots=1000)
+    print(find_crossover(scenario).summary())
+"""
+
+from energy.calibrate import CalibrationError, calibrated_profile, fit_efficiency, load_bench
+from energy.circuits import (CircuitError, CircuitSpec, HardwareEfficient, PaperHead,
+                             spec_from_circuit)
+from energy.crossover import Crossover, Scenario, find_crossover, sensitivity, solve_constant
+from energy.presets import PRESETS, get_preset
+from energy.profiles import Profile, ProfileError, builtin_profile_names, load_profile
+from energy.qpu import qpu_energy, shots_for_precision
+from energy.simulation import memory_wall, simulation_energy
+
+__all__ = [
+    "CalibrationError",
+    "CircuitError",
+    "CircuitSpec",
+    "Crossover",
+    "HardwareEfficient",
+    "PRESETS",
+    "PaperHead",
+    "Profile",
+    "ProfileError",
+    "Scenario",
+    "builtin_profile_names",
+    "calibrated_profile",
+    "find_crossover",
+    "fit_efficiency",
+    "get_preset",
+    "load_bench",
+    "load_profile",
+    "memory_wall",
+    "qpu_energy",
+    "sensitivity",
+    "shots_for_precision",
+    "simulation_energy",
+    "solve_constant",
+    "spec_from_circuit",
+]

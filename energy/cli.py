@@ -1,0 +1,366 @@
+"""``qhybrid energy`` / ``python -m energy``: energy per inference, cross-over, sensitivity, plot.
+
+The lead CLI wires :func:`add_arguments` and :func:`run` as a sub-command; ``python -m energy``
+uses the same two functions (:mod:`energy.__main__`).  The command prints
+
+1. the profiles used (and how power was obtained for measured or calibrated ones),
+2. energy per inference against qubits for every simulator and QPU profile,
+3. the cross-over ``n*`` of every simulator/QPU pair with the memory wall beside it,
+4. with ``--preset``, the preset's assumptions and its calibrated constant,
+5. with ``--sensitivity``, each constant halved and doubled and the resulting ``n*``,
+
+and writes ``--json`` and ``--plot`` files atomically.  Errors in inputs (bad profile, bench
+file, circuit or option) print one line naming the bad value and return exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from energy.calibrate import (DEFAULT_SIMULATOR, CalibrationError, EfficiencyFit,
+                              calibrated_profile, fit_efficiency, load_bench)
+from energy.circuits import (CircuitError, CircuitFamily, HardwareEfficient, PaperHead,
+                             family_from_factory)
+from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Scenario,
+                              SensitivityRow, find_crossover, qpu_curve, sensitivity,
+                              simulation_curve)
+from energy.measure import (DEFAULT_COPY_BYTES, PowerReading, measure_copy_bandwidth,
+                            measure_rapl_power, measured_cpu_profile, nvml_power)
+from energy.presets import PRESETS, Preset, get_preset, recalibrate
+from energy.profiles import Kind, Profile, ProfileError, builtin_profile_names, load_profile
+from energy.qpu import shots_for_precision
+from energy.simulation import BYTES_PER_AMPLITUDE
+from qsim.atomic import atomic_write_json
+
+__all__ = ["add_arguments", "run"]
+
+JSON_SCHEMA = "qhybrid.energy/1"
+DEFAULT_SIMULATORS = ("cpu", "h100", "dgx-h100", "frontier")
+DEFAULT_QPUS = ("ionq-forte", "superconducting")
+DEFAULT_SHOTS = 1000
+#: Qubit step between rows of the printed table (every n is still computed and plotted).
+DEFAULT_TABLE_STEP = 4
+#: GPU profile for a bench file's ``machine.gpu`` name when ``--calibrate-profile`` is absent.
+GPU_PROFILE_BY_NAME = (("H200", "h200"), ("H100", "h100"), ("A100", "a100"))
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``energy`` options to ``parser``."""
+    prof = parser.add_argument_group("profiles")
+    prof.add_argument("--sim", nargs="+", metavar="PROFILE",
+                      help=f"simulation platforms (default: {' '.join(DEFAULT_SIMULATORS)})")
+    prof.add_argument("--qpu", nargs="+", metavar="PROFILE",
+                      help=f"QPUs (default: {' '.join(DEFAULT_QPUS)})")
+    prof.add_argument("--profile-file", action="append", default=[], metavar="TOML",
+                      help="a user profile file, added to --sim or --qpu by its kind (repeatable)")
+    prof.add_argument("--list-profiles", action="store_true",
+                      help="list the built-in profiles and exit")
+    prof.add_argument("--preset", choices=sorted(PRESETS),
+                      help="reproduce a published cross-over (fixes profiles, circuit and shots)")
+    prof.add_argument("--recalibrate", action="store_true",
+                      help="with --preset: re-solve the preset's calibrated constant")
+
+    circ = parser.add_argument_group("circuit")
+    circ.add_argument("--circuit", choices=("paper-head", "hardware-efficient"),
+                      default="paper-head")
+    circ.add_argument("--circuit-factory", metavar="MODULE:FUNC",
+                      help="callable n -> circuit with n_qubits, count_by_arity(), depth()")
+    circ.add_argument("--layers", type=int, default=1, help="PQC layers (default 1)")
+    circ.add_argument("--connectivity", type=int, default=1,
+                      help="paper head connectivity C (default 1)")
+    circ.add_argument("--reuploads", type=int, default=1,
+                      help="paper head re-uploads N (default 1)")
+    circ.add_argument("--final-layers", type=int, default=1,
+                      help="paper head PQC 2 layers (default 1)")
+    circ.add_argument("--ry-column", action="store_true",
+                      help="paper head: a column of RYs after each PQC")
+
+    runp = parser.add_argument_group("run")
+    shots = runp.add_mutually_exclusive_group()
+    shots.add_argument("--shots", type=int,
+                       help=f"QPU shots per inference (default {DEFAULT_SHOTS})")
+    shots.add_argument("--target-precision", type=float, metavar="EPS",
+                       help="shots for a standard error EPS of <Z>: S = ceil(1/EPS^2)")
+    runp.add_argument("--noise-aware", action="store_true",
+                      help="inflate shots by 1/F^2 (F: circuit fidelity)")
+    runp.add_argument("--precision", choices=sorted(BYTES_PER_AMPLITUDE), default="complex64")
+    runp.add_argument("--batch", type=int, default=1,
+                      help="inputs simulated together (amortises kernel launches)")
+    runp.add_argument("--qubits", default=f"{N_MIN_DEFAULT}:{N_MAX_DEFAULT}", metavar="MIN:MAX",
+                      help=f"qubit range (default {N_MIN_DEFAULT}:{N_MAX_DEFAULT})")
+    runp.add_argument("--step", type=int, default=DEFAULT_TABLE_STEP,
+                      help="qubit step of the printed table")
+
+    meas = parser.add_argument_group("measurement and calibration")
+    meas.add_argument("--measure-cpu", action="store_true",
+                      help="measure this machine's copy bandwidth, memory, cores and RAPL power "
+                           "for the 'cpu' profile")
+    meas.add_argument("--copy-mib", type=float, default=DEFAULT_COPY_BYTES / 2**20,
+                      help="array size of the bandwidth measurement (MiB)")
+    meas.add_argument("--calibrate", metavar="BENCH_JSON",
+                      help="fit the efficiency eta from a qhybrid.bench/1 file")
+    meas.add_argument("--calibrate-simulator", default=DEFAULT_SIMULATOR,
+                      help=f"bench simulator to fit (default {DEFAULT_SIMULATOR})")
+    meas.add_argument("--calibrate-device", choices=("cpu", "gpu"), default="cpu")
+    meas.add_argument("--calibrate-profile", metavar="PROFILE",
+                      help="profile to calibrate (default: cpu, or the bench file's GPU)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--sensitivity", action="store_true",
+                     help="each constant halved and doubled: the change in n*")
+    out.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    out.add_argument("--plot", metavar="PATH",
+                     help="write a PNG: log energy vs qubits, cross-overs and memory walls marked")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status."""
+    try:
+        return _run(args)
+    except (ProfileError, CircuitError, CalibrationError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"energy: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+@dataclass
+class _Setup:
+    """Everything the report needs, resolved from the options."""
+
+    sims: list[Profile]
+    qpus: list[Profile]
+    circuit: CircuitFamily
+    shots: int
+    precision: str
+    noise_aware: bool
+    preset: Preset | None = None
+    power: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fit: EfficiencyFit | None = None
+
+
+def _parse_range(text: str) -> range:
+    low, sep, high = text.partition(":")
+    try:
+        n_min, n_max = int(low), int(high)
+    except ValueError:
+        raise ValueError(f"--qubits {text!r}: expected MIN:MAX, e.g. 4:60") from None
+    if not sep or not 1 <= n_min <= n_max:
+        raise ValueError(f"--qubits {text!r}: need 1 <= MIN <= MAX")
+    return range(n_min, n_max + 1)
+
+
+def _circuit(args: argparse.Namespace) -> CircuitFamily:
+    if args.circuit_factory:
+        return family_from_factory(args.circuit_factory)
+    if args.circuit == "hardware-efficient":
+        return HardwareEfficient(args.layers)
+    return PaperHead(args.layers, args.connectivity, args.reuploads, args.final_layers,
+                     args.ry_column)
+
+
+def _replace_or_insert(profiles: list[Profile], old_name: str, new: Profile) -> list[Profile]:
+    if any(p.name == old_name for p in profiles):
+        return [new if p.name == old_name else p for p in profiles]
+    return [new, *profiles]
+
+
+def _setup(args: argparse.Namespace) -> _Setup:
+    if args.preset:
+        if args.sim or args.qpu or args.profile_file:
+            raise ValueError("--preset fixes the profiles: drop --sim, --qpu and --profile-file")
+        preset = get_preset(args.preset)
+        sc = preset.scenario()
+        setup = _Setup([sc.simulator], [sc.qpu], sc.circuit, sc.shots, sc.precision,
+                       sc.noise_aware, preset)
+    else:
+        sims = [load_profile(name) for name in (args.sim or DEFAULT_SIMULATORS)]
+        qpus = [load_profile(name) for name in (args.qpu or DEFAULT_QPUS)]
+        for path in args.profile_file:
+            extra = load_profile(path)
+            (sims if extra.kind is Kind.SIMULATOR else qpus).append(extra)
+        shots = (shots_for_precision(args.target_precision) if args.target_precision
+                 else args.shots or DEFAULT_SHOTS)
+        setup = _Setup(sims, qpus, _circuit(args), shots, args.precision, args.noise_aware)
+    for option, profiles, kind in (("--sim", setup.sims, Kind.SIMULATOR),
+                                   ("--qpu", setup.qpus, Kind.QPU)):
+        for profile in profiles:
+            if profile.kind is not kind:
+                raise ValueError(f"{option} {profile.name!r} is a {profile.kind.value} profile")
+
+    if args.measure_cpu:
+        base = next((p for p in setup.sims if p.name == "cpu"), None) or load_profile("cpu")
+        measured, reading = measured_cpu_profile(base, int(args.copy_mib * 2**20))
+        setup.sims = _replace_or_insert(setup.sims, "cpu", measured)
+        setup.power[measured.name] = reading.__dict__
+    if args.calibrate:
+        calibrated, setup.fit, reading = _calibrate(args, setup.sims)
+        setup.sims = _replace_or_insert(setup.sims, calibrated.name.removesuffix(" (calibrated)"),
+                                        calibrated)
+        setup.power[calibrated.name] = reading.__dict__ if reading else {
+            "method": "tdp x utilisation", "detail": "no RAPL/NVML reading; profile power kept"}
+    return setup
+
+
+def _calibrate(args: argparse.Namespace,
+               sims: list[Profile]) -> tuple[Profile, EfficiencyFit, PowerReading | None]:
+    """Fit eta from the bench file; power is read here (RAPL for a CPU, NVML for a GPU)."""
+    bench = load_bench(args.calibrate)
+    device = args.calibrate_device
+    if args.calibrate_profile:
+        base = load_profile(args.calibrate_profile)
+    elif device == "cpu":
+        base = next((p for p in sims if p.name == "cpu (measured)"), None) or load_profile("cpu")
+    else:
+        gpu_name = str(bench["machine"].get("gpu") or "").upper()
+        match = next((name for key, name in GPU_PROFILE_BY_NAME if key in gpu_name), None)
+        if match is None:
+            raise CalibrationError(f"bench machine.gpu = {gpu_name!r}: no matching profile, "
+                                   "pass --calibrate-profile")
+        base = load_profile(match)
+    fit = fit_efficiency(bench, args.calibrate_simulator, device,
+                         None if device == "cpu" else base["bandwidth_per_device"])
+    if device == "cpu":
+        nbytes = int(args.copy_mib * 2**20)
+        power = measure_rapl_power(lambda: measure_copy_bandwidth(nbytes))
+    else:
+        power = nvml_power()
+    return calibrated_profile(base, fit, bench["machine"], power), fit, power
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" + (f" {unit}" if unit and unit != "1" else "")
+
+
+def _print_table(curves: Sequence[Curve], rows: Sequence[int]) -> None:
+    widths = [max(11, len(c.profile) + 2) for c in curves]
+    print("energy per inference (J); '~' = extrapolated "
+          "(past the memory wall / beyond the QPU's qubits)")
+    print("    n" + "".join(c.profile.rjust(w) for c, w in zip(curves, widths)))
+    for n in rows:
+        cells = []
+        for curve, width in zip(curves, widths):
+            i = curve.n.index(n)
+            mark = "" if curve.valid[i] else "~"
+            cells.append(f"{curve.energy_j[i]:.3g}{mark}".rjust(width))
+        print(f"{n:5d}" + "".join(cells))
+
+
+def _print_sensitivity(base: Crossover, rows: Sequence[SensitivityRow]) -> None:
+    print(f"\nsensitivity: {base.simulator} vs {base.qpu} "
+          f"(base n* = {base.n_star}, memory wall {base.memory_wall})")
+    print(f"{'side':10s}{'constant':24s}{'value':>14s}"
+          f"{'x1/2: n* (wall)':>22s}{'x2: n* (wall)':>22s}  note")
+    quiet = []
+    for row in rows:
+        if row.max_shift == 0 and row.memory_wall[0] == row.memory_wall[1] == base.memory_wall:
+            quiet.append(row.name)
+            continue
+        half, double = (f"{_fmt(v, row.unit)}: {n} ({w})"
+                        for v, n, w in zip(row.values, row.n_star, row.memory_wall))
+        print(f"{row.side:10s}{row.name:24s}{_fmt(row.base, row.unit):>14s}"
+              f"{half:>22s}{double:>22s}  {row.note}")
+    if quiet:
+        print(f"no effect on n* or the wall: {', '.join(quiet)}")
+
+
+def _print_preset(preset: Preset, interval: tuple[float, float] | None) -> None:
+    side, name, _, _ = preset.calibrated
+    print(f"preset {preset.name}: {preset.title}")
+    for a in preset.assumptions:
+        print(f"  [{a.status:10s}] {a.what}: {a.value}" + (f"  ({a.why})" if a.why else ""))
+    line = f"  calibrated constant: {side} {name} = {preset.calibrated_value():.4g} (SI)"
+    if interval is not None:
+        line += (f"; re-solved interval for n* = {preset.target}: "
+                 f"[{interval[0]:.4g}, {interval[1]:.4g})")
+    print(line)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list_profiles:
+        for name in builtin_profile_names():
+            profile = load_profile(name)
+            print(f"{name:24s}{profile.kind.value:11s}{profile.description}")
+        return 0
+    ns = _parse_range(args.qubits)
+    if args.step < 1:
+        raise ValueError(f"--step = {args.step}: must be >= 1")
+    if args.recalibrate and not args.preset:
+        raise ValueError("--recalibrate needs --preset")
+    setup = _setup(args)
+    n_min, n_max = ns.start, ns.stop - 1
+
+    curves = ([simulation_curve(p, setup.circuit, ns, setup.precision, args.batch)
+               for p in setup.sims]
+              + [qpu_curve(q, setup.circuit, ns, setup.shots, setup.noise_aware)
+                 for q in setup.qpus])
+    scenarios = [Scenario(s, q, setup.circuit, setup.shots, setup.precision, args.batch,
+                          setup.noise_aware) for s in setup.sims for q in setup.qpus]
+    crossovers = [find_crossover(sc, n_min, n_max) for sc in scenarios]
+
+    noise = " (noise-aware)" if setup.noise_aware else ""
+    print(f"circuit: {setup.circuit.describe()}; shots {setup.shots}{noise}; "
+          f"{setup.precision}; batch {args.batch}")
+    for profile in setup.sims + setup.qpus:
+        note = setup.power.get(profile.name)
+        extra = f"  [power: {note['method']}: {note['detail']}]" if note else ""
+        print(f"  {profile.kind.value:9s} {profile.name}: {profile.description}{extra}")
+    if setup.fit is not None:
+        fit = setup.fit
+        print(f"  calibration: eta = {fit.eta:.3g} (range {fit.eta_min:.3g}-{fit.eta_max:.3g}, "
+              f"{len(fit.records)} records of {fit.simulator} on {fit.device}; "
+              f"skipped {dict(fit.skipped)})")
+    print()
+    stars = {c.n_star for c in crossovers if c.n_star is not None}
+    _print_table(curves, sorted(set(range(n_min, n_max + 1, args.step)) | stars))
+    print("\ncross-over (smallest n with E_qpu <= E_sim) and memory wall:")
+    for crossover in crossovers:
+        print(f"  {crossover.summary()}")
+
+    interval = None
+    if setup.preset is not None:
+        print()
+        interval = recalibrate(setup.preset) if args.recalibrate else None
+        _print_preset(setup.preset, interval)
+
+    sensitivities = []
+    if args.sensitivity:
+        for scenario in scenarios:
+            base, table = sensitivity(scenario, n_min, n_max)
+            _print_sensitivity(base, table)
+            sensitivities.append({"crossover": base.to_dict(),
+                                  "rows": [r.to_dict() for r in table]})
+
+    if args.json:
+        preset = setup.preset
+        atomic_write_json(args.json, {
+            "schema": JSON_SCHEMA,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "scenario": {"circuit": setup.circuit.describe(), "shots": setup.shots,
+                         "precision": setup.precision, "batch": args.batch,
+                         "noise_aware": setup.noise_aware, "qubits": [n_min, n_max]},
+            "profiles": [p.to_dict() for p in setup.sims + setup.qpus],
+            "power": setup.power,
+            "calibration": setup.fit.to_dict() if setup.fit else None,
+            "curves": [c.to_dict() for c in curves],
+            "crossovers": [c.to_dict() for c in crossovers],
+            "sensitivity": sensitivities,
+            "preset": None if preset is None else {**preset.to_dict(),
+                                                   "recalibrated_interval": interval},
+        })
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        from energy.plot import plot_energy  # matplotlib is imported only for a plot
+
+        family = setup.circuit.describe()["family"]
+        title = (setup.preset.title if setup.preset
+                 else f"Energy per inference: {family}, {setup.shots} shots")
+        plot_energy(curves, crossovers, args.plot, title)
+        print(f"wrote {args.plot}")
+    return 0

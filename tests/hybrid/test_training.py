@@ -1,0 +1,228 @@
+"""Generic training loop: convergence, model selection, early stopping, interrupts, config
+round trips and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hybrid.baselines import MLPHead
+from hybrid.seeding import deterministic, seed_everything
+from hybrid.training import (
+    Checkpoint,
+    History,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+)
+
+
+def _quiet(**kw) -> TrainConfig:
+    return TrainConfig(progress=False, **kw)
+
+
+def test_fit_converges_on_separable_problem(separable_problem):
+    Xtr, ytr, Xva, yva, Xte, yte = separable_problem
+    seed_everything(0)
+    model = MLPHead(Xtr.shape[1], 16)
+    before = evaluate(model, Xte, yte)
+    h = fit(model, Xtr, ytr, Xva, yva, _quiet(lr=1e-2, epochs=30, scheduler="cosine"))
+    after = evaluate(model, Xte, yte)
+    assert after["accuracy"] >= 0.95 and after["loss"] < before["loss"] and after["n"] == len(yte)
+    assert len(h.epochs) == 30 and not h.stopped_early and not h.interrupted
+    e = h.epochs[0]
+    fields = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert fields <= set(vars(e))
+    assert h.epochs[0].lr == pytest.approx(1e-2) and h.epochs[-1].lr < 1e-3  # cosine decays
+    # the model holds the best epoch's weights: acc is the max, ties by lower loss
+    best = h.best
+    assert best.val_accuracy == max(m.val_accuracy for m in h.epochs)
+    assert best.val_loss == min(m.val_loss for m in h.epochs if m.val_accuracy == best.val_accuracy)
+    assert evaluate(model, Xva, yva)["accuracy"] == pytest.approx(best.val_accuracy)
+    assert predict(model, Xte).shape == (len(Xte),)
+
+
+def test_fit_is_reproducible(separable_problem):
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    cfg = _quiet(
+        epochs=3, seed=7, optimizer="adamw", weight_decay=1e-2, scheduler="exponential", gamma=0.5
+    )
+    runs = []
+    for _ in range(2):
+        seed_everything(7)
+        model = MLPHead(Xtr.shape[1], 8)
+        h = fit(model, Xtr, ytr, Xva, yva, cfg)
+        weights = torch.cat([p.flatten() for p in model.parameters()])
+        runs.append((weights, [m.train_loss for m in h.epochs]))
+    assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+    assert [m.lr for m in h.epochs] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
+def test_early_stopping_restores_best(separable_problem):
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    seed_everything(0)
+    model = MLPHead(Xtr.shape[1], 0)
+    yva_random = np.random.default_rng(0).integers(0, 2, len(yva))  # nothing to learn on val
+    h = fit(model, Xtr, ytr, Xva, yva_random, _quiet(lr=1e-2, epochs=200, patience=3))
+    assert h.stopped_early and len(h.epochs) < 200
+    assert len(h.epochs) - h.best_epoch == 3
+    assert evaluate(model, Xva, yva_random)["accuracy"] == pytest.approx(h.best.val_accuracy)
+
+
+class _InterruptAt(nn.Module):
+    """A linear head that raises KeyboardInterrupt on its n-th training forward pass."""
+
+    def __init__(self, d: int, at: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(d, 2)
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return self.lin(x)
+
+
+def test_keyboard_interrupt_returns_best_so_far(separable_problem):
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    seed_everything(0)
+    batches = math.ceil(len(Xtr) / 32)
+    model = _InterruptAt(Xtr.shape[1], at=2 * batches + 3)  # in the third epoch
+    h = fit(model, Xtr, ytr, Xva, yva, _quiet(lr=1e-2, epochs=10))
+    assert h.interrupted and len(h.epochs) == 2 and h.best_epoch in (1, 2)
+    assert evaluate(model, Xva, yva)["accuracy"] == pytest.approx(h.best.val_accuracy)
+    assert not torch.are_deterministic_algorithms_enabled()  # global state restored
+
+
+def test_fit_without_validation_and_float64_model(separable_problem):
+    Xtr, ytr, *_ = separable_problem
+    model = MLPHead(Xtr.shape[1], 4).double()
+    h = fit(model, Xtr, ytr, config=_quiet(epochs=2))
+    assert h.best_epoch == 2 and math.isnan(h.epochs[0].val_accuracy)
+    assert json.loads(json.dumps(h.to_dict()))["epochs"][0]["val_loss"] is None
+    assert History.from_dict(h.to_dict()).best_epoch == 2
+
+
+def test_fit_errors(separable_problem):
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    d = Xtr.shape[1]
+    with pytest.raises(ValueError, match="needs validation data"):
+        fit(MLPHead(d), Xtr, ytr, config=_quiet(patience=2))
+    with pytest.raises(ValueError, match="both X_val and y_val"):
+        fit(MLPHead(d), Xtr, ytr, Xva, None, _quiet())
+    with pytest.raises(ValueError, match=r"y_train must have shape \(200,\)"):
+        fit(MLPHead(d), Xtr, ytr[:-1], config=_quiet())
+    with pytest.raises(ValueError, match="X_train must be 2-D"):
+        fit(MLPHead(d), Xtr[0], ytr, config=_quiet())
+    with pytest.raises(ValueError, match="integer class labels"):
+        fit(MLPHead(d), Xtr, ytr + 0.5, config=_quiet())
+    with pytest.raises(ValueError, match="label 2 out of range"):
+        fit(MLPHead(d), Xtr, ytr * 2, config=_quiet())
+    with pytest.raises(ValueError, match="logits of shape"):
+        fit(nn.Sequential(nn.Linear(d, 2), nn.Flatten(0)), Xtr, ytr, config=_quiet())
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        bad = MLPHead(d)
+        with torch.no_grad():
+            bad.net.weight.fill_(float("inf"))
+        fit(bad, Xtr, ytr, config=_quiet())
+
+
+# -------------------------------------------------------------------------------- config
+
+
+def test_config_json_round_trip():
+    cfg = TrainConfig(optimizer="adamw", lr=3e-4, weight_decay=0.01, batch_size=16, epochs=7,
+                      scheduler="exponential", gamma=0.9, patience=4, seed=11, deterministic=False,
+                      progress=False)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.from_dict({"lr": 1}).lr == 1.0  # ints are fine for floats
+    assert TrainConfig.from_dict({}) == TrainConfig()
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"learning_rate": 0.1}, "unknown TrainConfig keys ['learning_rate']"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"scheduler": "step"}, "scheduler must be one of"),
+        ({"lr": 0}, "lr must be > 0"),
+        ({"lr": "fast"}, "lr must be float"),
+        ({"lr": float("nan")}, "lr must be finite"),
+        ({"weight_decay": -1}, "weight_decay must be >= 0"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"batch_size": 2.5}, "batch_size must be int, got 2.5"),
+        ({"epochs": True}, "epochs must be int"),
+        ({"gamma": 1.5}, "gamma must be <= 1"),
+        ({"min_lr": 1.0}, "min_lr must be <= 0.001"),
+        ({"patience": 0}, "patience must be >= 1"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"device": "gpu0"}, "bad device 'gpu0'"),
+        ({"progress": "yes"}, "progress must be true or false"),
+    ],
+)
+def test_config_errors(data, fragment):
+    with pytest.raises(ValueError) as info:
+        TrainConfig.from_dict(data)
+    assert fragment in str(info.value)
+
+
+def test_config_json_errors():
+    with pytest.raises(ValueError, match="not valid"):
+        TrainConfig.from_json("{lr: 1}")
+    with pytest.raises(ValueError, match="expects a mapping"):
+        TrainConfig.from_dict([1, 2])
+
+
+# -------------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip(tmp_path, separable_problem):
+    Xtr, ytr, *_ = separable_problem
+    seed_everything(1)
+    model = MLPHead(Xtr.shape[1], 5)
+    cfg = _quiet(epochs=2)
+    h = fit(model, Xtr, ytr, config=cfg)
+    path = save_checkpoint(tmp_path / "run" / "head.pt", model, cfg,
+                           extra={"history": h.to_dict(), "model": {"hidden": 5}})
+    assert path.is_file() and not list(path.parent.glob(".*.tmp"))
+    fresh = MLPHead(Xtr.shape[1], 5)
+    ckpt = load_checkpoint(path, fresh)
+    assert isinstance(ckpt, Checkpoint) and ckpt.config == cfg
+    assert ckpt.extra["model"] == {"hidden": 5} and ckpt.model_class.endswith("MLPHead")
+    np.testing.assert_array_equal(predict(fresh, Xtr), predict(model, Xtr))
+    with pytest.raises(ValueError, match="do not fit MLPHead"):
+        load_checkpoint(path, MLPHead(Xtr.shape[1], 6))
+
+
+def test_checkpoint_errors(tmp_path):
+    model = MLPHead(4, 0)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a qhybrid-checkpoint file"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        save_checkpoint(tmp_path / "x.pt", model, extra={"array": np.zeros(2)})
+
+
+def test_deterministic_context_restores_state():
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic():
+        assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ValueError, match="seed must be"):
+        seed_everything(-3)

@@ -1,0 +1,77 @@
+"""Helpers shared by the qsim tests (tolerances, random states, an independent dense reference)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+#: Tolerances per precision (Haar-random states, circuits of <= 100 gates).
+ATOL = {"double": 1e-10, "single": 2e-5}
+
+
+def gpu_available() -> bool:
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - any CUDA failure means no usable GPU
+        return False
+
+
+def haar_states(rng: np.random.Generator, B: int, n: int, real: bool = False) -> np.ndarray:
+    """``B`` random normalised states (Haar for complex; uniform on the sphere for real)."""
+    s = rng.normal(size=(B, 2**n))
+    if not real:
+        s = s + 1j * rng.normal(size=(B, 2**n))
+    return s / np.linalg.norm(s, axis=1, keepdims=True)
+
+
+def dense_operator(U: np.ndarray, wires, n: int) -> np.ndarray:
+    """Full ``2**n`` matrix of ``U`` on ``wires`` (first wire = most significant bit of U's index),
+    built as ``P^T (U ⊗ I) P`` with an explicit basis permutation ``P`` - independent of the
+    simulator's tensor code."""
+    k = len(wires)
+    rest = [q for q in range(n) if q not in wires]
+    order = list(wires) + rest                     # new qubit position j holds old qubit order[j]
+    N = 2**n
+    perm = np.zeros(N, dtype=np.int64)
+    for i in range(N):
+        bits = [(i >> (n - 1 - q)) & 1 for q in range(n)]
+        j = 0
+        for q in order:
+            j = (j << 1) | bits[q]
+        perm[i] = j
+    big = np.kron(U, np.eye(2 ** (n - k)))
+    P = np.zeros((N, N))
+    P[perm, np.arange(N)] = 1.0
+    return P.T @ big @ P
+
+
+def random_circuit(rng, n: int, n_ops: int, gates=None, *, inputs: bool = True, consts: bool = True):
+    """A random circuit over ``gates`` (default: every built-in gate) with weight, input and
+    constant angles (scales and offsets included)."""
+    from qsim import Circuit, Const, Input, Operation, Weight
+    from qsim.gates import GATES
+
+    pool = list(GATES.values()) if gates is None else list(gates)
+    pool = [g for g in pool if g.num_wires <= n]
+    ops, P, K = [], 0, 0
+    for _ in range(n_ops):
+        g = pool[rng.integers(len(pool))]
+        ws = tuple(int(v) for v in rng.permutation(n)[: g.num_wires])
+        ps = []
+        for _ in range(g.num_params):
+            r = rng.integers(3 if (inputs and consts) else (2 if inputs or consts else 1))
+            if r == 0:
+                ps.append(Weight(P, scale=float(rng.uniform(0.5, 1.5)), offset=float(rng.normal(0, 0.3))))
+                P += 1
+            elif r == 1 and inputs:
+                ps.append(Input(K, scale=float(rng.uniform(0.5, 1.5))))
+                K += 1
+            else:
+                ps.append(Const(float(rng.normal())))
+        ops.append(Operation(g, ws, tuple(ps)))
+    return Circuit(n, tuple(ops))

@@ -1,0 +1,133 @@
+"""Gradients: adjoint = parameter-shift = central finite differences (weights, inputs, states)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim import Circuit, CircuitError, expval, pauli, z_each
+from qsim.ansatz import angle_encoding, long_range_pqc
+from qsim.gates import GATES
+from qsim.grad import jacobian, param_shift_vjp, vjp
+
+from qsim_testutils import haar_states, random_circuit
+
+SHIFTABLE = [g for name, g in GATES.items() if name not in ("CRX", "CRY", "CRZ")]
+OBS = [pauli("Z", 0), pauli("XY", (1, 2)), pauli("ZZ", (0, 3), 0.5) + pauli("X", 2)]
+
+
+def _fd(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_adjoint_vs_param_shift_vs_fd(seed, backend):
+    rng = np.random.default_rng(seed)
+    n, B = 4, 3
+    c = random_circuit(rng, n, 30, SHIFTABLE)
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(B, c.n_inputs)), haar_states(rng, B, n)
+    cot = rng.normal(size=(B, len(OBS)))
+    a = vjp(c, OBS, cot, w, x, psi, backend=backend)
+    p = param_shift_vjp(c, OBS, cot, w, x, psi)
+    f = lambda w_, x_, s_: float((expval(c, OBS, w_, x_, s_, backend="numpy") * cot).sum())  # noqa: E731
+    np.testing.assert_allclose(a.values, expval(c, OBS, w, x, psi), atol=1e-10)
+    np.testing.assert_allclose(a.weights, p.weights, atol=1e-9)
+    np.testing.assert_allclose(a.weights, _fd(lambda v: f(v, x, psi), w), atol=1e-6)
+    np.testing.assert_allclose(a.inputs, p.inputs, atol=1e-9)
+    np.testing.assert_allclose(a.inputs, _fd(lambda v: f(w, v, psi), x), atol=1e-6)
+    # state cotangent: ∂f/∂Re ψ + i ∂f/∂Im ψ (validation tolerates the 1e-6 norm change)
+    eps = 1e-7
+    for (b, i) in [(0, 0), (1, 5), (2, 15)]:
+        d = np.zeros_like(psi)
+        d[b, i] = eps
+        re = (f(w, x, psi + d) - f(w, x, psi - d)) / (2 * eps)
+        im = (f(w, x, psi + 1j * d) - f(w, x, psi - 1j * d)) / (2 * eps)
+        assert a.state[b, i] == pytest.approx(re + 1j * im, abs=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_adjoint_all_gates_and_fusion(precision):
+    rng = np.random.default_rng(9)
+    c = random_circuit(rng, 5, 60)                     # includes CRX/CRY/CRZ and U3
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(2, c.n_inputs)), haar_states(rng, 2, 5)
+    cot = rng.normal(size=(2, 3))
+    ref = vjp(c, OBS, cot, w, x, psi, backend="numpy")
+    tol = 1e-9 if precision == "double" else 2e-3
+    for fusion in (0, 1, 2):
+        got = vjp(c, OBS, cot, w, x, psi, fusion=fusion, precision=precision)
+        np.testing.assert_allclose(got.weights, ref.weights, atol=tol)
+        np.testing.assert_allclose(got.inputs, ref.inputs, atol=tol)
+        np.testing.assert_allclose(got.state, ref.state, atol=tol)
+
+
+def test_real_path_gradients_and_large_register():
+    rng = np.random.default_rng(4)
+    n, B = 6, 5
+    c = Circuit(n, tuple(angle_encoding(n, scale=np.pi) + long_range_pqc(n, 2, 3)))
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(B, n)), haar_states(rng, B, n, real=True)
+    cot = rng.normal(size=(B, n))
+    got = vjp(c, z_each(n), cot, w, x, psi)            # float64 fast path
+    ref = vjp(c, z_each(n), cot, w, x, psi, backend="numpy")
+    assert got.state.dtype == np.float64
+    np.testing.assert_allclose(got.weights, ref.weights, atol=1e-10)
+    np.testing.assert_allclose(got.inputs, ref.inputs, atol=1e-10)
+    np.testing.assert_allclose(got.state, ref.state.real, atol=1e-10)
+    big = random_circuit(rng, 15, 25, SHIFTABLE, inputs=False)   # pass-major backward
+    wb = rng.normal(size=big.n_weights)
+    obs = z_each(15)
+    cb = rng.normal(size=(1, 15))
+    np.testing.assert_allclose(vjp(big, obs, cb, wb).weights, vjp(big, obs, cb, wb, backend="numpy").weights,
+                               atol=1e-9)
+
+
+def test_param_shift_with_shots_is_unbiased():
+    rng = np.random.default_rng(1)
+    c = Circuit(2, tuple(angle_encoding(2) + long_range_pqc(2, 1, 1)))
+    w, x = rng.normal(size=c.n_weights), rng.normal(size=(1, 2))
+    cot = np.array([[1.0, 0.0]])
+    exact = vjp(c, z_each(2), cot, w, x).weights
+    shots = 4000
+    est = np.array([param_shift_vjp(c, z_each(2), cot, w, x, shots=shots, seed=s).weights for s in range(20)])
+    # each entry: r·(f+ - f-) with r = 1/2 per occurrence; std of the mean over 20 runs
+    se = est.std(axis=0, ddof=1) / np.sqrt(len(est)) + 1e-3
+    assert np.all(np.abs(est.mean(axis=0) - exact) <= 5 * se)
+    np.testing.assert_array_equal(param_shift_vjp(c, z_each(2), cot, w, x, shots=100, seed=7).weights,
+                                  param_shift_vjp(c, z_each(2), cot, w, x, shots=100, seed=7).weights)
+
+
+def test_jacobian():
+    rng = np.random.default_rng(2)
+    c = random_circuit(rng, 3, 15, SHIFTABLE)
+    w, x = rng.normal(size=c.n_weights), rng.normal(size=(2, c.n_inputs))
+    obs = z_each(3)
+    ja = jacobian(c, obs, w, x)
+    jp = jacobian(c, obs, w, x, method="param_shift")
+    assert ja["weights"].shape == (2, 3, c.n_weights)
+    np.testing.assert_allclose(ja["weights"], jp["weights"], atol=1e-9)
+    np.testing.assert_allclose(ja["inputs"], jp["inputs"], atol=1e-9)
+    e = 1e-6
+    for k in range(c.n_weights):
+        d = np.zeros_like(w)
+        d[k] = e
+        fd = (expval(c, obs, w + d, x) - expval(c, obs, w - d, x)) / (2 * e)
+        np.testing.assert_allclose(ja["weights"][:, :, k], fd, atol=1e-6)
+    with pytest.raises(ValueError, match="method 'fd'"):
+        jacobian(c, obs, w, x, method="fd")
+
+
+def test_gradient_errors():
+    rng = np.random.default_rng(0)
+    c = random_circuit(rng, 2, 5, [GATES["CRX"]], inputs=False, consts=False)
+    with pytest.raises(CircuitError, match="3 distinct eigenvalues"):
+        param_shift_vjp(c, z_each(2), np.ones((1, 2)), np.zeros(c.n_weights))
+    c2 = Circuit(2, tuple(long_range_pqc(2, 1, 1)))
+    with pytest.raises(CircuitError, match=r"cotangents have shape \(1, 3\), expected \(1, 2\)"):
+        vjp(c2, z_each(2), np.ones((1, 3)), np.zeros(2))
+    with pytest.raises(CircuitError, match="non-finite"):
+        vjp(c2, z_each(2), np.array([[np.nan, 0]]), np.zeros(2))

@@ -1,0 +1,131 @@
+"""Whole circuits against the reference; expectations, probabilities, the real fast path, sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim import (Circuit, Input, Weight, counts, expval, final_state, op, pauli, probabilities, sample,
+                  sample_expval, z_each)
+from qsim.ansatz import angle_encoding, long_range_pqc
+from qsim.gates import CZ, RY, SWAP, H, X, Z
+from qsim.observables import Observable
+
+from qsim_testutils import ATOL, dense_operator, haar_states, random_circuit
+
+
+def dense_reference(circuit, w, x, psi):
+    """Product of dense operators built by ``dense_operator`` (independent of every backend)."""
+    from qsim.backends.reference import op_thetas
+
+    out = []
+    for b in range(psi.shape[0]):
+        v = psi[b]
+        for o in circuit.ops:
+            th = op_thetas(o, w, x[b:b + 1] if x is not None else None, 1)[0]
+            v = dense_operator(o.gate.matrix(*th), o.wires, circuit.n_qubits) @ v
+        out.append(v)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_circuits(seed, engine):
+    backend, precision = engine
+    rng = np.random.default_rng(seed)
+    n, B = 5, 3
+    c = random_circuit(rng, n, 40)
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(B, c.n_inputs)), haar_states(rng, B, n)
+    ref = dense_reference(c, w, x, psi)
+    np.testing.assert_allclose(final_state(c, w, x, psi, backend=backend, precision=precision), ref,
+                               atol=ATOL[precision] * 20)
+    obs = list(z_each(n)) + [pauli("XY", (0, 3)), pauli("ZZ", (1, 2), 0.5) + pauli("Y", 4, -2.0)]
+    exp_ref = np.stack([np.einsum("bi,ij,bj->b", ref.conj(), o.matrix(n), ref).real for o in obs], axis=1)
+    np.testing.assert_allclose(expval(c, obs, w, x, psi, backend=backend, precision=precision), exp_ref,
+                               atol=ATOL[precision] * 50)
+    np.testing.assert_allclose(probabilities(c, w, x, psi, backend=backend, precision=precision),
+                               np.abs(ref) ** 2, atol=ATOL[precision] * 20)
+
+
+def test_large_register_pass_major():
+    """n above the sample-major limit runs the pass-major driver; compare with the reference."""
+    rng = np.random.default_rng(7)
+    c = random_circuit(rng, 15, 30, inputs=False)
+    w = rng.normal(size=c.n_weights)
+    np.testing.assert_allclose(final_state(c, w), final_state(c, w, backend="numpy"), atol=1e-10)
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_real_fast_path(precision):
+    rng = np.random.default_rng(2)
+    n, B = 6, 4
+    ops = angle_encoding(n, scale=np.pi) + long_range_pqc(n, 2, 2) + [op(CZ, (0, 3)), op(SWAP, (1, 4)),
+                                                                       op(H, 2), op(X, 5), op(Z, 1)]
+    c = Circuit(n, tuple(ops))
+    w, x = rng.normal(size=c.n_weights), rng.normal(size=(B, n))
+    psi = haar_states(rng, B, n, real=True)
+    obs = list(z_each(n)) + [pauli("XX", (0, 1)), pauli("YY", (2, 3))]
+    real = final_state(c, w, x, psi, precision=precision, real=True)
+    assert real.dtype == (np.float64 if precision == "double" else np.float32)
+    cplx = final_state(c, w, x, psi, precision=precision, real=False)
+    np.testing.assert_allclose(real, cplx.real, atol=ATOL[precision] * 10)
+    np.testing.assert_allclose(expval(c, obs, w, x, psi, precision=precision),
+                               expval(c, obs, w, x, psi, backend="numpy"), atol=ATOL[precision] * 50)
+
+
+def test_default_initial_state_and_no_ops():
+    c = Circuit(3)
+    np.testing.assert_allclose(final_state(c), [[1, 0, 0, 0, 0, 0, 0, 0]])
+    np.testing.assert_allclose(expval(c, z_each(3)), [[1, 1, 1]])
+    # qubit 0 is the most significant bit
+    np.testing.assert_allclose(probabilities(Circuit(3, (op(X, 0),)))[0], np.eye(8)[4])
+
+
+def _five_sigma(est, exact, shots):
+    sigma = np.sqrt(np.maximum(1 - exact**2, 1e-12) / shots)
+    return np.all(np.abs(est - exact) <= 5 * sigma + 1e-12)
+
+
+def test_sampling_statistics():
+    rng = np.random.default_rng(11)
+    n, B, shots = 4, 3, 20000
+    c = Circuit(n, tuple(angle_encoding(n) + long_range_pqc(n, 1, 2)))
+    w, x = rng.normal(size=c.n_weights), rng.normal(size=(B, n))
+    p = probabilities(c, w, x)
+    idx = sample(c, shots, w, x, seed=3)
+    assert idx.shape == (B, shots)
+    freq = np.stack([np.bincount(r, minlength=2**n) / shots for r in idx])
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / shots) + 1e-12)
+    np.testing.assert_array_equal(idx, sample(c, shots, w, x, seed=3))          # seeded
+    cnt = counts(c, 100, w, x, seed=1)
+    assert len(cnt) == B and all(sum(d.values()) == 100 for d in cnt)
+    assert all(len(k) == n for d in cnt for k in d)
+    obs = [pauli("Z", 0), pauli("XZ", (1, 2)), pauli("Y", 3) + pauli("ZZ", (0, 1), 0.5)]
+    est = sample_expval(c, obs, shots, w, x, seed=5)
+    exact = expval(c, obs, w, x)
+    for j in range(2):
+        assert _five_sigma(est[:, j], exact[:, j], shots)
+    assert np.all(np.abs(est[:, 2] - exact[:, 2]) <= 5 * np.sqrt(1.25 / shots))
+
+
+def test_sampling_errors():
+    from qsim import CircuitError
+
+    c = Circuit(1, (op(RY, 0, Weight(0)),))
+    with pytest.raises(CircuitError, match="shots = 0"):
+        sample(c, 0, [0.1])
+    with pytest.raises(CircuitError, match="shots = 1.5"):
+        sample_expval(c, z_each(1), 1.5, [0.1])
+
+
+def test_observable_algebra():
+    o = pauli("Z", 0) + 2 * pauli("X", 1)
+    assert isinstance(o, Observable) and len(o.terms) == 2
+    np.testing.assert_allclose(o.matrix(2), np.kron(np.diag([1, -1]), np.eye(2)) + 2 * np.kron(np.eye(2), [[0, 1], [1, 0]]))
+    assert not (pauli("Y", 0)).is_real and (pauli("YY", (0, 1))).is_real
+
+
+def test_per_sample_inputs_differ():
+    c = Circuit(1, (op(RY, 0, Input(0)), op(RY, 0, Weight(0))))
+    x = np.array([[0.0], [np.pi]])
+    e = expval(c, z_each(1), [0.0], x)
+    np.testing.assert_allclose(e[:, 0], [1.0, -1.0], atol=1e-12)
