@@ -82,7 +82,8 @@ def final_state(circuit: Circuit, weights=None, inputs=None, state=None, *, back
                 precision: str = "double", real: bool | None = False, fusion: int | None = None) -> np.ndarray:
     """Final state vectors ``(B, 2**n)`` (complex unless ``real`` is ``None``/``True``)."""
     b = check_batch(circuit, weights, inputs, state)
-    return _run(circuit, b, backend, precision, real, fusion)
+    st = _run(circuit, b, backend, precision, real, fusion)
+    return _backend("cupy").to_numpy(st) if backend == "cupy" else st
 
 
 def expval(circuit: Circuit, observables: Observable | PauliString | Iterable, weights=None, inputs=None,
