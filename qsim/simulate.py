@@ -59,8 +59,14 @@ def _backend(name: str):
     raise CircuitError(f"backend {name!r} must be one of {BACKENDS}")
 
 
-def _check_fusion(fusion: int | None) -> int:
-    fusion = DEFAULT_FUSION if fusion is None else fusion
+def _check_fusion(fusion: int | None, n_qubits: int = 0, batch: int = 1, backend: str = "numba") -> int:
+    """Validate ``fusion``; ``None`` picks the backend's preferred level for this shape."""
+    if fusion is None:
+        if backend == "numba":
+            from .backends.numba_backend import preferred_fusion
+
+            return preferred_fusion(n_qubits, batch)
+        return DEFAULT_FUSION
     if fusion not in (0, 1, 2):
         raise CircuitError(f"fusion level {fusion!r} must be 0, 1 or 2")
     return fusion
@@ -75,7 +81,8 @@ def _run(circuit: Circuit, b: Batch, backend: str, precision: str, real, fusion,
             raise CircuitError("the numpy reference backend runs in double precision only")
         return reference.final_state(circuit, b.weights, b.inputs, b.state, b.size)
     dtype = resolve_dtype(circuit, b.state, observables, precision, real)
-    return _backend(backend).forward(lower(circuit, _check_fusion(fusion)), b.weights, b.inputs, b.state, b.size, dtype)
+    level = _check_fusion(fusion, circuit.n_qubits, b.size, backend)
+    return _backend(backend).forward(lower(circuit, level), b.weights, b.inputs, b.state, b.size, dtype)
 
 
 def final_state(circuit: Circuit, weights=None, inputs=None, state=None, *, backend: str = "numba",

@@ -129,3 +129,25 @@ def test_per_sample_inputs_differ():
     x = np.array([[0.0], [np.pi]])
     e = expval(c, z_each(1), [0.0], x)
     np.testing.assert_allclose(e[:, 0], [1.0, -1.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("fusion", [None, 0, 1, 2])
+def test_batch_major_driver(precision, fusion):
+    """B >= BATCH_MAJOR_MIN_BATCH on a small register runs batch-major (batch innermost)."""
+    from qsim.backends.numba_backend import BATCH_MAJOR_MIN_BATCH
+    from qsim.gates import GATES
+
+    rng = np.random.default_rng(21)
+    B = BATCH_MAJOR_MIN_BATCH + 4
+    c = random_circuit(rng, 6, 60, [g for g in GATES.values() if g.num_wires <= 2])
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(B, c.n_inputs)), haar_states(rng, B, 6)
+    for state in (None, psi):
+        ref = final_state(c, w, x, state, backend="numpy")
+        got = final_state(c, w, x, state, precision=precision, fusion=fusion)
+        np.testing.assert_allclose(got, ref, atol=ATOL[precision] * 20)
+    real_c = Circuit(6, tuple(angle_encoding(6) + long_range_pqc(6, 2, 3)))
+    wr, sr = rng.normal(size=real_c.n_weights), haar_states(rng, B, 6, real=True)
+    np.testing.assert_allclose(expval(real_c, z_each(6), wr, x[:, :6], sr, precision=precision, fusion=fusion),
+                               expval(real_c, z_each(6), wr, x[:, :6], sr, backend="numpy"),
+                               atol=ATOL[precision] * 50)
