@@ -25,14 +25,19 @@ __all__ = ["forward", "expvals", "adjoint", "apply_matrix", "factor_grads_to_par
 #: 256 KiB).  Above it, pass-major sweeps parallelise inside each state.  W2 (n=8, B=256):
 #: sample-major 4-5x faster than pass-major; n=16, B=8: pass-major faster.
 SAMPLE_MAJOR_MAX_QUBITS = 14
-#: Smallest batch run sample-major (fewer samples than threads would idle cores).
-SAMPLE_MAJOR_MIN_BATCH = 2
+#: Smallest batch run sample-major.  1: a small register is always run sample-major, even alone;
+#: the pass-major driver's one parallel region per pass cost 1-4 ms each on a loaded 2-core
+#: machine at n = 8-12 (W3: 300 ms vs 1 ms for the same forward pass).
+SAMPLE_MAJOR_MIN_BATCH = 1
 #: Smallest batch run batch-major (batch innermost, vectorised over samples) for registers up to
 #: :data:`SAMPLE_MAJOR_MAX_QUBITS`.  Below it the inner loop is too short to pay the transposes.
 BATCH_MAJOR_MIN_BATCH = 16
 #: Diagonal observables are evaluated as ``|ψ|² @ S`` with a cached ±1 sign matrix ``S (N, T)``
 #: (BLAS) while ``N · T`` stays below this; above it a single-pass kernel is used.
 DIAG_GEMM_MAX_ENTRIES = 1 << 20
+#: Below this many amplitudes in a batch, ``|ψ|²`` is taken with NumPy: a parallel region costs
+#: more than the work (and stalls on an oversubscribed machine).
+SMALL_PARALLEL_WORK = 1 << 16
 
 
 def _matrices(program: Program, theta: np.ndarray, dtype, with_factors: bool):
@@ -147,7 +152,8 @@ def expvals(states: np.ndarray, observables: tuple[Observable, ...], n_qubits: i
     """``⟨O_j⟩`` per sample, ``(B, m)``."""
     idx, flip, sign, phase = _tables(observables, n_qubits, states.dtype)
     if _diag_ok(flip, n_qubits):
-        per_term = (K.abs2(states) @ _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
+        probs = np.abs(states) ** 2 if states.size < SMALL_PARALLEL_WORK else K.abs2(states)
+        per_term = (probs @ _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
     else:
         per_term = K.pauli_expvals(states, flip, sign, phase)
     out = np.zeros((states.shape[0], len(observables)))

@@ -48,7 +48,8 @@ __all__ = [
     "DensityPlan", "plan", "evolve", "density_matrix", "expval_density", "probabilities_density",
     "initial_vectors", "vec_expvals", "observable_vectors", "vec_to_matrix", "matrix_to_vec",
     "pure_density", "expval_rho", "probabilities_rho", "purity", "partial_trace", "fidelity",
-    "trace_distance", "PASS_COST", "DENSE4_MIN_NNZ", "SAMPLE_MAJOR_MAX_QUBITS", "TRACE_ATOL",
+    "trace_distance", "PASS_COST", "DENSE4_MIN_NNZ", "SAMPLE_MAJOR_MAX_QUBITS", "SERIAL_MAX_QUBITS",
+    "SPLIT_BITS", "TRACE_ATOL",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,16 @@ log = logging.getLogger(__name__)
 PASS_COST = 5.0
 #: One-qubit blocks with at least this many non-zeros (of 16) run as a dense unrolled 4×4.
 DENSE4_MIN_NNZ = 9
-#: Density matrices of at most this many qubits (``4**7 · 16 B = 256 KiB``) run the whole plan per
-#: sample (``prange`` over the batch); larger ones run pass by pass, parallel inside each matrix.
+#: Batches of density matrices of at most this many qubits (``4**7 · 16 B = 256 KiB``) run the whole
+#: plan per sample (``prange`` over the batch).
 SAMPLE_MAJOR_MAX_QUBITS = 7
+#: A single density matrix of at most this many qubits runs serially (parallel regions cost more
+#: than they gain below ~1 MiB, badly so on a busy machine: n = 8 W1, 33 passes: 47 ms serial
+#: vs 330 ms pass-parallel with a second process competing for the 2 cores).
+SERIAL_MAX_QUBITS = 7
+#: Larger density matrices are cut into ``2**SPLIT_BITS`` slices along their top row bits; runs
+#: of passes that do not touch those bits run slice by slice (see :func:`_run`).
+SPLIT_BITS = 3
 #: Entries of a generic-angle block superoperator below this are structural zeros.
 PATTERN_ATOL = 1e-13
 #: A block is real when the imaginary parts of its generic superoperator are below this.
@@ -121,6 +129,7 @@ class DensityPlan:
     rows: np.ndarray
     cols: np.ndarray
     per: np.ndarray
+    max_bit: np.ndarray
     real: bool
 
     @property
@@ -341,7 +350,7 @@ def _compile(n: int, noisy: NoisyCircuit, fusion: bool) -> DensityPlan:
         bits=i64(bits).reshape(-1, 6), ins=i64(ins).reshape(-1, 6), nins=i64(nins), e_start=i64(e_start),
         rows=np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
         cols=np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64),
-        per=np.array(per, dtype=np.bool_), real=real,
+        per=np.array(per, dtype=np.bool_), max_bit=i64([max(x[:w]) for x, w in zip(bits, width)]), real=real,
     )
 
 
@@ -416,21 +425,39 @@ def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, 
 
 
 # ====================================================================== run
-def _sample_major(pl: DensityPlan, B: int) -> bool:
-    return pl.n_qubits <= SAMPLE_MAJOR_MAX_QUBITS and B >= 2
-
-
 def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int | None = None) -> None:
+    """Passes ``p0..p1-1`` in place on ``st (B, 4**n)``.
+
+    Small matrices run the whole range per sample (``prange`` over the batch).  Large ones are cut
+    into ``2**SPLIT_BITS`` contiguous slices along the top row bits: maximal runs of passes that
+    leave those bits alone run slice by slice (in cache, one barrier per run), the other passes
+    run one by one, parallel inside each matrix.
+    """
     p1 = pl.n_passes if p1 is None else p1
     if p1 <= p0:
         return
-    if _sample_major(pl, st.shape[0]):
-        K.run_sample_major(st, vals, pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start,
-                           pl.rows, pl.cols, p0, p1)
+    B, N = st.shape
+    n = pl.n_qubits
+    args = (pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start, pl.rows, pl.cols)
+    if n <= SERIAL_MAX_QUBITS or (B >= 2 and n <= SAMPLE_MAJOR_MAX_QUBITS):
+        K.run_sample_major(st, vals, *args, p0, p1, 1)
         return
-    for p in range(p0, p1):
-        K.apply_pass(st, vals, pl.per[p], pl.dense4[p], pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p],
-                     pl.e_start[p], pl.e_start[p + 1], pl.rows, pl.cols)
+    sb = min(SPLIT_BITS, 2 * n - 1)
+    split = 1 << sb
+    local = pl.max_bit < 2 * n - sb
+    sliced = st.reshape(B * split, N >> sb)
+    p = p0
+    while p < p1:
+        if local[p]:
+            q = p
+            while q < p1 and local[q]:
+                q += 1
+            K.run_sample_major(sliced, vals, *args, p, q, split)
+            p = q
+        else:
+            K.apply_pass(st, vals, pl.per[p], pl.dense4[p], pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p],
+                         pl.e_start[p], pl.e_start[p + 1], pl.rows, pl.cols)
+            p += 1
 
 
 def _apply_adjoint_pass(pl: DensityPlan, st: np.ndarray, vals_adj: np.ndarray, rows_adj, cols_adj, p: int) -> None:

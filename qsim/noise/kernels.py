@@ -134,13 +134,20 @@ def _apply_rng(row, v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k
 
 
 @njit(parallel=True, **_opts)
-def run_sample_major(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1):
-    """Passes ``p0..p1-1`` on every sample, ``prange`` over samples (small density matrices)."""
-    B, N = st.shape
-    for b in prange(B):
+def run_sample_major(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1, split):
+    """Passes ``p0..p1-1`` on every row of ``st``, ``prange`` over rows.
+
+    ``st`` is ``(B·split, N/split)``: with ``split > 1`` each density matrix is cut into ``split``
+    contiguous slices along its top bits, which is valid for passes that do not touch those bits
+    (the slices evolve independently; row ``r`` reads the values of sample ``r // split``).
+    Whole segments of passes then run per slice, in cache, without a barrier per pass.
+    """
+    R, N = st.shape
+    for r in prange(R):
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
         tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
-        row = st[b]
+        row = st[r]
+        b = r // split
         for p in range(p0, p1):
             v = vals[b] if per[p] else vals[0]
             _apply_rng(row, v, dense4[p], width[p], bits[p], ins[p], nins[p], e_start[p], e_start[p + 1],
