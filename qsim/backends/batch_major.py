@@ -193,3 +193,100 @@ def run_batch_major(re, im, mr, mi, per, kind, width, bits, ctrl_mask, ins, nins
 def supported(program) -> bool:
     """Batch-major covers passes of width <= 2 (every pass of the paper's and the bench circuits)."""
     return bool(np.all(program.width <= 2))
+
+
+# ------------------------------------------------------------------------------ backward
+@njit(inline="always")
+def _back_core(pr, pi, lr, li, i0, i1, b, f, d, want_j, has_im, gacc):
+    """One sample of: ``x ← F† x``; ``g += 2 Re(λ† dF x)``; ``λ ← F† λ`` on rows ``(i0, i1)``.
+
+    ``f``/``d``: the 2×2 ``F``/``dF`` as 8 floats (real parts of f00 f01 f10 f11, then imaginary).
+    """
+    f00r, f01r, f10r, f11r, f00i, f01i, f10i, f11i = f
+    x0r, x1r = pr[i0, b], pr[i1, b]
+    y0r, y1r = lr[i0, b], lr[i1, b]
+    if has_im:
+        x0i, x1i = pi[i0, b], pi[i1, b]
+        y0i, y1i = li[i0, b], li[i1, b]
+        # F† = [[conj f00, conj f10], [conj f01, conj f11]]
+        a0r = f00r * x0r + f00i * x0i + f10r * x1r + f10i * x1i
+        a0i = f00r * x0i - f00i * x0r + f10r * x1i - f10i * x1r
+        a1r = f01r * x0r + f01i * x0i + f11r * x1r + f11i * x1i
+        a1i = f01r * x0i - f01i * x0r + f11r * x1i - f11i * x1r
+        if want_j:
+            d00r, d01r, d10r, d11r, d00i, d01i, d10i, d11i = d
+            z0r = d00r * a0r - d00i * a0i + d01r * a1r - d01i * a1i
+            z0i = d00r * a0i + d00i * a0r + d01r * a1i + d01i * a1r
+            z1r = d10r * a0r - d10i * a0i + d11r * a1r - d11i * a1i
+            z1i = d10r * a0i + d10i * a0r + d11r * a1i + d11i * a1r
+            gacc[b] += 2.0 * (y0r * z0r + y0i * z0i + y1r * z1r + y1i * z1i)
+        pr[i0, b], pi[i0, b], pr[i1, b], pi[i1, b] = a0r, a0i, a1r, a1i
+        lr[i0, b] = f00r * y0r + f00i * y0i + f10r * y1r + f10i * y1i
+        li[i0, b] = f00r * y0i - f00i * y0r + f10r * y1i - f10i * y1r
+        lr[i1, b] = f01r * y0r + f01i * y0i + f11r * y1r + f11i * y1i
+        li[i1, b] = f01r * y0i - f01i * y0r + f11r * y1i - f11i * y1r
+    else:
+        a0r = f00r * x0r + f10r * x1r
+        a1r = f01r * x0r + f11r * x1r
+        if want_j:
+            d00r, d01r, d10r, d11r = d[0], d[1], d[2], d[3]
+            gacc[b] += 2.0 * (y0r * (d00r * a0r + d01r * a1r) + y1r * (d10r * a0r + d11r * a1r))
+        pr[i0, b], pr[i1, b] = a0r, a1r
+        lr[i0, b] = f00r * y0r + f10r * y1r
+        lr[i1, b] = f01r * y0r + f11r * y1r
+
+
+@njit(inline="always")
+def _load8(mr, mi, o, c):
+    return (mr[o, c], mr[o + 1, c], mr[o + 2, c], mr[o + 3, c], mi[o, c], mi[o + 1, c], mi[o + 2, c], mi[o + 3, c])
+
+
+@njit(inline="always")
+def _bm_back_pair(pr, pi, lr, li, i0, i1, fr, fi, dr, di, o, col, want_j, has_im, gacc):
+    """Undo one 2×2 factor on the pair rows ``(i0, i1)`` of ψ and λ for every sample."""
+    B = pr.shape[1]
+    if col >= 0:                                   # shared factor: hoist its 16 numbers
+        f = _load8(fr, fi, o, col)
+        d = _load8(dr, di, o, col)
+        for b in range(B):
+            _back_core(pr, pi, lr, li, i0, i1, b, f, d, want_j, has_im, gacc)
+    else:
+        for b in range(B):
+            _back_core(pr, pi, lr, li, i0, i1, b, _load8(fr, fi, o, b), _load8(dr, di, o, b), want_j, has_im, gacc)
+
+
+@njit(parallel=True, **_opts)
+def _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, col, f0, f1, f_off, bit, cmask, ins, nins, want, has_im,
+                      gtheta):
+    N, B = pr.shape
+    groups = N >> nins
+    nch = max(1, groups // BM_CHUNK_GROUPS)
+    gs = groups // nch
+    nf = f1 - f0
+    part = np.zeros((nch, max(nf, 1), B))
+    one = 1 << bit
+    for c in prange(nch):
+        for k in range(c * gs, c * gs + gs):
+            i0 = _insert_all(k, ins, nins) | cmask
+            i1 = i0 | one
+            for jj in range(nf - 1, -1, -1):
+                _bm_back_pair(pr, pi, lr, li, i0, i1, fr, fi, dr, di, f_off[f0 + jj], col, want[f0 + jj], has_im,
+                              part[c, jj])
+    for c in range(nch):
+        for jj in range(nf):
+            for b in range(B):
+                gtheta[f0 + jj, b] += part[c, jj, b]
+
+
+@njit(**_opts)
+def backward_batch_major(pr, pi, lr, li, fr, fi, dr, di, per, f_start, f_off, bits, ctrl_mask, ins, nins, want,
+                         has_im, gtheta):
+    """Backward sweep (passes in reverse) for programs of one-target passes; ``gtheta (F, B)``."""
+    for p in range(bits.shape[0] - 1, -1, -1):
+        _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, -1 if per[p] else 0, f_start[p], f_start[p + 1], f_off,
+                          bits[p, 0], ctrl_mask[p], ins[p], nins[p], want, has_im, gtheta)
+
+
+def supported_backward(program) -> bool:
+    """The batch-major backward sweep covers programs whose passes all have one target."""
+    return bool(np.all(program.width == 1))

@@ -83,31 +83,66 @@ def _batch_major(program: Program, B: int) -> bool:
     return program.n_qubits <= SAMPLE_MAJOR_MAX_QUBITS and B >= BATCH_MAJOR_MIN_BATCH and BM.supported(program)
 
 
-def _forward_batch_major(program: Program, theta: np.ndarray, state, B: int, dtype) -> np.ndarray:
-    """Forward pass in the batch-major layout; returns ``(B, 2**n)`` like the other drivers."""
-    rdt = np.dtype(dtype).type(0).real.dtype
-    real = np.dtype(dtype).kind == "f"
-    N = 2**program.n_qubits
-    if state is None:
-        re = np.zeros((N, B), dtype=rdt)
-        re[0] = 1.0
-        im = np.zeros((N, B), dtype=rdt) if not real else np.zeros((1, 1), dtype=rdt)
-    else:
-        re = np.ascontiguousarray(np.real(state).T, dtype=rdt)
-        im = np.ascontiguousarray(np.imag(state).T, dtype=rdt) if not real else np.zeros((1, 1), dtype=rdt)
-    mats, _, _ = K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off,
-                        program.f_off, program.t_start, program.lam, program.t_off, program.tmat,
-                        program.m_size, program.f_size, False)
-    mr = np.ascontiguousarray(mats.real.T, dtype=rdt)
-    mi = np.ascontiguousarray(mats.imag.T, dtype=rdt)
-    BM.run_batch_major(re, im, mr, mi, program.per_sample_pass, program.kind, program.width, program.bits,
-                       program.ctrl_mask, program.ins_bits, program.n_ins, program.m_off, not real)
-    if real:
+def _planes(a: np.ndarray, rdt, real: bool):
+    """``(R, K)`` complex → transposed planes ``re, im`` of shape ``(K, R)`` (``im`` dummy if real)."""
+    re = np.ascontiguousarray(np.real(a).T, dtype=rdt)
+    im = np.ascontiguousarray(np.imag(a).T, dtype=rdt) if not real else np.zeros((1, 1), dtype=rdt)
+    return re, im
+
+
+def _unplanes(re: np.ndarray, im: np.ndarray, dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
         return np.ascontiguousarray(re.T)
-    out = np.empty((B, N), dtype=dtype)
+    out = np.empty(re.T.shape, dtype=dtype)
     out.real = re.T
     out.imag = im.T
     return out
+
+
+def _forward_planes(program: Program, theta: np.ndarray, state, B: int, dtype):
+    """Forward pass in the batch-major layout; returns the planes ``re, im`` ``(N, B)``."""
+    rdt = np.dtype(dtype).type(0).real.dtype
+    real = np.dtype(dtype).kind == "f"
+    if state is None:
+        re = np.zeros((2**program.n_qubits, B), dtype=rdt)
+        re[0] = 1.0
+        im = np.zeros_like(re) if not real else np.zeros((1, 1), dtype=rdt)
+    else:
+        re, im = _planes(state, rdt, real)
+    mats, _, _ = K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off,
+                        program.f_off, program.t_start, program.lam, program.t_off, program.tmat,
+                        program.m_size, program.f_size, False)
+    mr, mi = _planes(mats, rdt, False)
+    BM.run_batch_major(re, im, mr, mi, program.per_sample_pass, program.kind, program.width, program.bits,
+                       program.ctrl_mask, program.ins_bits, program.n_ins, program.m_off, not real)
+    return re, im
+
+
+def _forward_batch_major(program: Program, theta: np.ndarray, state, B: int, dtype) -> np.ndarray:
+    """Forward pass in the batch-major layout; returns ``(B, 2**n)`` like the other drivers."""
+    re, im = _forward_planes(program, theta, state, B, dtype)
+    return _unplanes(re, im, dtype)
+
+
+def _adjoint_batch_major(program: Program, bp: Program, observables, cot, weights, inputs, state, B: int, dtype):
+    """Adjoint with forward and backward in the batch-major layout (one-target backward program)."""
+    n = program.n_qubits
+    real = np.dtype(dtype).kind == "f"
+    rdt = np.dtype(dtype).type(0).real.dtype
+    re, im = _forward_planes(program, program.angles(weights, inputs), state, B, dtype)
+    psi = _unplanes(re, im, dtype)
+    values = expvals(psi, observables, n)
+    lam = _lambda(psi, observables, cot, n)
+    lr, li = _planes(lam, rdt, real)
+    _, fm, dfm = _matrices(bp, bp.angles(weights, inputs), np.complex128, True)
+    fr, fi = _planes(fm, rdt, False)
+    dr, di = _planes(dfm, rdt, False)
+    gT = np.zeros((bp.n_factors, B))
+    BM.backward_batch_major(re, im, lr, li, fr, fi, dr, di, bp.per_sample_pass, bp.f_start, bp.f_off, bp.bits,
+                            bp.ctrl_mask, bp.ins_bits, bp.n_ins, bp.src != 0, not real, gT)
+    gw, gx = factor_grads_to_params(bp, gT.T, B)
+    gs = 2 * _unplanes(lr, li, dtype) if state is not None else None
+    return values, gw, gx, gs
 
 
 def forward(program: Program, weights, inputs, state, B: int, dtype, shift=None) -> np.ndarray:
@@ -197,9 +232,12 @@ def adjoint(program: Program, observables, cot: np.ndarray, weights, inputs, sta
     """
     n = program.n_qubits
     bp = program if backward_program is None else backward_program
+    cot = np.ascontiguousarray(cot, dtype=np.float64)
+    if bp.n_passes and _batch_major(program, B) and BM.supported_backward(bp):
+        return _adjoint_batch_major(program, bp, observables, cot, weights, inputs, state, B, dtype)
     psi = forward(program, weights, inputs, state, B, dtype)
     values = expvals(psi, observables, n)
-    lam = _lambda(psi, observables, np.ascontiguousarray(cot, dtype=np.float64), n)
+    lam = _lambda(psi, observables, cot, n)
     gtheta = np.zeros((B, bp.n_factors))
     if bp.n_passes:
         _, fm, dfm = _matrices(bp, bp.angles(weights, inputs), dtype, True)

@@ -27,7 +27,6 @@ import logging
 import math
 import platform
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -200,25 +199,19 @@ def _installed(peer: str) -> bool:
     return importlib.util.find_spec(_PEER_BUILDERS[peer][0]) is not None
 
 
-def _time(fn: Callable[[], np.ndarray], min_repeats: int = 3, min_time_s: float = 1.0):
-    """Warm-up call, then the best of up to ``min_repeats`` timed calls (one if a call is slow)."""
-    t0 = time.perf_counter()
+def _time(fn: Callable[[], np.ndarray], repeats: int = 3, quick_s: float = 1.0):
+    """An untimed warm-up call (JIT compilation, caches), then the best of ``repeats`` timed calls
+    (a single timed call when it takes longer than ``quick_s``)."""
     out = fn()
-    first = time.perf_counter() - t0
-    best = first
-    if first < min_time_s:
-        for _ in range(min_repeats):
-            t0 = time.perf_counter()
-            out = fn()
-            best = min(best, time.perf_counter() - t0)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        if dt > quick_s:
+            break
     return best, out
-
-
-@dataclass
-class _Row:
-    n: int
-    qsim_s: float
-    peers: dict[str, float | str] = field(default_factory=dict)
 
 
 def run_noise_benchmark(min_qubits: int = 4, max_qubits: int = 12, *, peers=PEERS, peer_budget_s: float = 60.0,
@@ -310,7 +303,10 @@ def main(argv=None) -> int:
     ap.add_argument("--trajectory-qubits", default="16,18,20", help="comma-separated; empty to skip")
     ap.add_argument("--target-stderr", type=float, default=0.01)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     tq = tuple(int(v) for v in args.trajectory_qubits.split(",") if v.strip())
     res = run_noise_benchmark(args.min_qubits, args.max_qubits, peers=tuple(p for p in args.peers.split(",") if p),
                               peer_budget_s=args.peer_budget, trajectory_qubits=tq, target_stderr=args.target_stderr)

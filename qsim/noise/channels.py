@@ -183,7 +183,7 @@ class Channel:
         pp = self._pauli_probs
         return None if pp is None else dict(zip(pp[0], pp[1].tolist()))
 
-    @property
+    @cached_property
     def is_identity(self) -> bool:
         return bool(np.allclose(self.superoperator, np.eye(self.dim**2), atol=PAULI_ATOL))
 

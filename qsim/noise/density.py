@@ -40,6 +40,7 @@ from ..backends import reference as ref
 from ..circuit import Circuit, CircuitError, Const, Input, Operation, Weight
 from ..gates import Gate
 from ..observables import as_observables, pauli_table
+from ..program import full_spectral
 from ..validate import NORM_ATOL, check_batch
 from . import kernels as K
 from .models import ChannelOp, NoiseModel, NoisyCircuit, as_noisy
@@ -48,7 +49,7 @@ __all__ = [
     "DensityPlan", "plan", "evolve", "density_matrix", "expval_density", "probabilities_density",
     "initial_vectors", "vec_expvals", "observable_vectors", "vec_to_matrix", "matrix_to_vec",
     "pure_density", "expval_rho", "probabilities_rho", "purity", "partial_trace", "fidelity",
-    "trace_distance", "PASS_COST", "DENSE4_MIN_NNZ", "SAMPLE_MAJOR_MAX_QUBITS", "SERIAL_MAX_QUBITS",
+    "trace_distance", "PASS_COST", "DENSE4_MIN_NNZ", "SAMPLE_MAJOR_MAX_QUBITS", "SERIAL_MAX_WORK",
     "SPLIT_BITS", "TRACE_ATOL",
 ]
 
@@ -64,10 +65,11 @@ DENSE4_MIN_NNZ = 9
 #: Batches of density matrices of at most this many qubits (``4**7 · 16 B = 256 KiB``) run the whole
 #: plan per sample (``prange`` over the batch).
 SAMPLE_MAJOR_MAX_QUBITS = 7
-#: A single density matrix of at most this many qubits runs serially (parallel regions cost more
-#: than they gain below ~1 MiB, badly so on a busy machine: n = 8 W1, 33 passes: 47 ms serial
-#: vs 330 ms pass-parallel with a second process competing for the 2 cores).
-SERIAL_MAX_QUBITS = 7
+#: Work (``B · 4**n · passes`` amplitude updates) up to which a run stays on the calling thread:
+#: entering a parallel region costs ~0.1 ms on an idle machine but up to ~8 ms when another
+#: process competes for the 2 cores (W1 n = 6: 7.5 ms parallel vs 1.6 ms serial), while 2**24
+#: updates take ~0.2 s serially.
+SERIAL_MAX_WORK = 1 << 24
 #: Larger density matrices are cut into ``2**SPLIT_BITS`` slices along their top row bits; runs
 #: of passes that do not touch those bits run slice by slice (see :func:`_run`).
 SPLIT_BITS = 3
@@ -88,9 +90,10 @@ class _Elem:
 
     index: int                          # position in NoisyCircuit.instructions
     qubits: tuple[int, ...]
-    gate: Gate | None = None
+    gate: Gate | None = None            # a one-parameter (elementary) gate, or a constant one
     kraus: np.ndarray | None = None     # (K, d, d) for channels and constant gates
     reads_input: bool = False
+    pidx: int = 0                       # which parameter of the instruction drives this factor
 
     @property
     def parametric(self) -> bool:
@@ -211,6 +214,10 @@ def _elem_generic(e: _Elem, block_qubits: tuple[int, ...], rng) -> np.ndarray:
     return _gate_superop(_embed(u, e.qubits, block_qubits))
 
 
+def _const_superop(e: _Elem, block_qubits: tuple[int, ...]) -> np.ndarray:
+    return _superop(_embed(e.kraus, e.qubits, block_qubits))
+
+
 def _nnz(s: np.ndarray) -> int:
     return int(np.count_nonzero(np.any(np.abs(s) > PATTERN_ATOL, axis=0)))
 
@@ -238,10 +245,30 @@ def _build_elems(noisy: NoisyCircuit) -> list[_Elem]:
             elems.append(_Elem(k, ins.wires, kraus=np.asarray(ins.channel.kraus)))
         elif ins.gate.num_params == 0:
             elems.append(_Elem(k, ins.wires, gate=ins.gate, kraus=ins.gate.matrix()[None]))
+        elif ins.gate.decomposition:             # U3 = PhaseShift · RY · PhaseShift, one factor each
+            for g, pi in ins.gate.decomposition:
+                elems.append(_Elem(k, ins.wires, gate=g, reads_input=isinstance(ins.params[pi], Input), pidx=pi))
         else:
-            elems.append(_Elem(k, ins.wires, gate=ins.gate,
-                               reads_input=any(isinstance(p, Input) for p in ins.params)))
+            elems.append(_Elem(k, ins.wires, gate=ins.gate, reads_input=isinstance(ins.params[0], Input)))
     return elems
+
+
+def _spectral_superop(gate: Gate, qubits: tuple[int, ...], block: tuple[int, ...]):
+    """``U(θ) ⊗ conj U(θ) = Σ_f e^{-iθω_f} M_f`` on the block's space: ``(ω (F,), M (F, D, D))``.
+
+    From ``U = Σ_k e^{-iθλ_k} T_k``: ``ω = λ_k - λ_l``, ``M = Σ T_k ⊗ conj(T_l)`` over equal ``ω``.
+    """
+    lams, terms = full_spectral(gate)
+    terms = _embed(np.asarray(terms), qubits, block)
+    d = terms.shape[-1]
+    groups: dict[float, np.ndarray] = {}
+    for a, la in enumerate(lams):
+        for b, lb in enumerate(lams):
+            w = round(float(la - lb), 12)
+            m = np.einsum("ij,lm->iljm", terms[a], terms[b].conj()).reshape(d * d, d * d)
+            groups[w] = groups[w] + m if w in groups else m
+    om = np.array(sorted(groups))
+    return om, np.stack([groups[w] for w in om])
 
 
 def _fuse(elems: list[_Elem], fusion: bool) -> list[_Block]:
@@ -334,13 +361,14 @@ def _compile(n: int, noisy: NoisyCircuit, fusion: bool) -> DensityPlan:
         for i in blk.elems:
             e = elems[i]
             if e.parametric:
-                seg.append(("p", i))
+                om, ms = _spectral_superop(e.gate, e.qubits, blk.qubits)
+                seg.append(("p", i, om, ms))
                 continue
-            s = _superop(_embed(e.kraus, e.qubits, blk.qubits))
+            sop = _const_superop(e, blk.qubits)
             if seg and seg[-1][0] == "c":
-                seg[-1] = ("c", s @ seg[-1][1])
+                seg[-1] = ("c", sop @ seg[-1][1])
             else:
-                seg.append(("c", s))
+                seg.append(("c", sop))
         segs.append(tuple(seg))
         bq.append(blk.qubits)
     i64 = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
@@ -355,18 +383,24 @@ def _compile(n: int, noisy: NoisyCircuit, fusion: bool) -> DensityPlan:
 
 
 # ====================================================================== bind
-def _op_thetas(noisy: NoisyCircuit, e: _Elem, weights, inputs, B: int) -> np.ndarray:
-    o = noisy.instructions[e.index]
-    return ref.op_thetas(o, weights, inputs, B if e.reads_input else 1)
+def _elem_theta(noisy: NoisyCircuit, e: _Elem, weights, inputs) -> np.ndarray:
+    """The factor's angle, ``(B,)`` when it reads inputs, else ``(1,)``."""
+    prm = noisy.instructions[e.index].params[e.pidx]
+    if isinstance(prm, Weight):
+        return np.array([prm.scale * weights[prm.index] + prm.offset])
+    if isinstance(prm, Input):
+        return prm.scale * inputs[:, prm.index] + prm.offset
+    return np.array([prm.value])
 
 
 @dataclass
 class _Bound:
     vals: np.ndarray                                  # (Bv, nnz)
-    derivs: list = field(default_factory=list)        # [(pass, elem, param k, dvals (Bk, nnz_p))]
+    derivs: list = field(default_factory=list)        # [(pass, elem index, dvals (Bk, nnz_p))]
 
 
 def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, with_derivs: bool) -> _Bound:
+    """Pattern values of every pass (and, if asked, of ``∂S_p/∂θ_e`` for every trainable factor)."""
     Bv = B if pl.per.any() else 1
     vals = np.zeros((Bv, pl.nnz), dtype=dtype)
     real = np.dtype(dtype).kind == "f"
@@ -374,31 +408,24 @@ def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, 
     for p, seg in enumerate(pl.segments):
         e0, e1 = pl.e_start[p], pl.e_start[p + 1]
         r, c = pl.rows[e0:e1], pl.cols[e0:e1]
-        qubits = pl.block_qubits[p]
-        mats = []          # per segment: (Bk, D, D)
-        dmats = []         # per segment: list of (k, dS) for parametric gates
-        for kind, obj in seg:
-            if kind == "c":
-                mats.append(obj[None])
-                dmats.append([])
+        if len(seg) == 1 and seg[0][0] == "c":
+            v = seg[0][1][r, c]
+            vals[0, e0:e1] = v.real if real else v
+            continue
+        mats, dmats = [], []
+        for item in seg:
+            if item[0] == "c":
+                mats.append(item[1][None])
+                dmats.append(None)
                 continue
-            e = pl.elems[obj]
-            th = _op_thetas(noisy, e, weights, inputs, B)
-            u = _embed(e.gate.matrices(th), e.qubits, qubits)
-            mats.append(_gate_superop(u))
-            if with_derivs:
-                ds = []
-                prms = noisy.instructions[e.index].params
-                for k, du in enumerate(e.gate.derivatives(th)):
-                    if isinstance(prms[k], Const):
-                        continue
-                    du = _embed(du, e.qubits, qubits)
-                    d = u.shape[-1]
-                    dsk = (np.einsum("bij,blm->biljm", du, u.conj()) + np.einsum("bij,blm->biljm", u, du.conj()))
-                    ds.append((k, dsk.reshape(-1, d * d, d * d)))
-                dmats.append(ds)
-            else:
-                dmats.append([])
+            _, ei, om, ms = item
+            e = pl.elems[ei]
+            th = _elem_theta(noisy, e, weights, inputs)
+            ph = np.exp(-1j * th[:, None] * om[None, :])                       # (Bk, F)
+            mats.append(np.einsum("bf,fij->bij", ph, ms))
+            trainable = not isinstance(noisy.instructions[e.index].params[e.pidx], Const)
+            dmats.append(np.einsum("bf,fij->bij", ph * (-1j * om[None, :]), ms) if with_derivs and trainable
+                         else None)
         total = mats[0]
         prefix = [total]
         for m in mats[1:]:
@@ -406,32 +433,36 @@ def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, 
             prefix.append(total)
         v = total[:, r, c]
         vals[: v.shape[0], e0:e1] = v.real if real else v
-        if with_derivs and any(dmats):
-            suffix = [None] * len(mats)     # suffix[j] = mats[-1] @ ... @ mats[j+1]
+        if with_derivs and any(d is not None for d in dmats):
+            suffix = [None] * len(mats)          # suffix[j] = mats[-1] @ ... @ mats[j+1]
             acc = None
             for j in range(len(mats) - 1, -1, -1):
                 suffix[j] = acc
                 acc = mats[j] if acc is None else acc @ mats[j]
-            for j, ds in enumerate(dmats):
-                for k, dsk in ds:
-                    full = dsk
-                    if j > 0:
-                        full = full @ prefix[j - 1]
-                    if suffix[j] is not None:
-                        full = suffix[j] @ full
-                    dv = full[:, r, c]
-                    out.derivs.append((p, seg[j][1], k, dv.real if real else dv))
+            for j, dsk in enumerate(dmats):
+                if dsk is None:
+                    continue
+                full = dsk if j == 0 else dsk @ prefix[j - 1]
+                if suffix[j] is not None:
+                    full = suffix[j] @ full
+                dv = full[:, r, c]
+                out.derivs.append((p, seg[j][1], dv.real if real else dv))
     return out
 
 
 # ====================================================================== run
+def _serial(pl: DensityPlan, B: int, n_passes: int) -> bool:
+    return B * (4**pl.n_qubits) * max(n_passes, 1) <= SERIAL_MAX_WORK
+
+
 def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int | None = None) -> None:
     """Passes ``p0..p1-1`` in place on ``st (B, 4**n)``.
 
-    Small matrices run the whole range per sample (``prange`` over the batch).  Large ones are cut
-    into ``2**SPLIT_BITS`` contiguous slices along the top row bits: maximal runs of passes that
-    leave those bits alone run slice by slice (in cache, one barrier per run), the other passes
-    run one by one, parallel inside each matrix.
+    Small work runs on the calling thread; batches of small matrices run the whole range per
+    sample (``prange`` over the batch).  Large matrices are cut into ``2**SPLIT_BITS`` contiguous
+    slices along the top row bits: maximal runs of passes that leave those bits alone run slice
+    by slice (in cache, one barrier per run), the other passes run one by one, parallel inside
+    each matrix.
     """
     p1 = pl.n_passes if p1 is None else p1
     if p1 <= p0:
@@ -439,7 +470,10 @@ def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int
     B, N = st.shape
     n = pl.n_qubits
     args = (pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start, pl.rows, pl.cols)
-    if n <= SERIAL_MAX_QUBITS or (B >= 2 and n <= SAMPLE_MAJOR_MAX_QUBITS):
+    if _serial(pl, B, p1 - p0):
+        K.run_serial(st, vals, *args, p0, p1)
+        return
+    if B >= 2 and n <= SAMPLE_MAJOR_MAX_QUBITS:
         K.run_sample_major(st, vals, *args, p0, p1, 1)
         return
     sb = min(SPLIT_BITS, 2 * n - 1)
@@ -461,20 +495,36 @@ def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int
 
 
 def _apply_adjoint_pass(pl: DensityPlan, st: np.ndarray, vals_adj: np.ndarray, rows_adj, cols_adj, p: int) -> None:
-    """``S_p†`` on ``st`` (pattern transposed, values conjugated; dense4 as a transposed dense block)."""
+    """``S_p†`` on ``st`` (pattern transposed and re-sorted, values conjugated)."""
+    if _serial(pl, st.shape[0], 1):
+        K.run_serial(st, vals_adj, pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start, rows_adj,
+                     cols_adj, p, p + 1)
+        return
     K.apply_pass(st, vals_adj, pl.per[p], pl.dense4[p], pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p],
                  pl.e_start[p], pl.e_start[p + 1], rows_adj, cols_adj)
 
 
+def _correlate(pl: DensityPlan, lam: np.ndarray, rho: np.ndarray, p: int) -> np.ndarray:
+    fn = K.correlate_serial if _serial(pl, rho.shape[0], 1) else K.correlate
+    return fn(lam, rho, pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p], pl.e_start[p], pl.e_start[p + 1],
+              pl.rows, pl.cols)
+
+
 def _adjoint_values(pl: DensityPlan, vals: np.ndarray):
-    """Values and pattern of ``S†`` for every pass (same entry ranges)."""
+    """Values and pattern of ``S†`` for every pass (same entry ranges, entries re-sorted by row;
+    a dense 4×4 is transposed in place)."""
     va = np.conj(vals)
     ra, ca = pl.cols.copy(), pl.rows.copy()
-    for p in np.nonzero(pl.dense4)[0]:
-        e0 = pl.e_start[p]
-        blk = va[:, e0:e0 + 16].reshape(-1, 4, 4).copy()
-        va[:, e0:e0 + 16] = np.swapaxes(blk, 1, 2).reshape(-1, 16)
-        ra[e0:e0 + 16], ca[e0:e0 + 16] = pl.rows[e0:e0 + 16], pl.cols[e0:e0 + 16]
+    for p in range(pl.n_passes):
+        e0, e1 = pl.e_start[p], pl.e_start[p + 1]
+        if pl.dense4[p]:
+            blk = va[:, e0:e0 + 16].reshape(-1, 4, 4).copy()
+            va[:, e0:e0 + 16] = np.swapaxes(blk, 1, 2).reshape(-1, 16)
+            ra[e0:e1], ca[e0:e1] = pl.rows[e0:e1], pl.cols[e0:e1]
+            continue
+        order = np.lexsort((ca[e0:e1], ra[e0:e1]))
+        ra[e0:e1], ca[e0:e1] = ra[e0:e1][order], ca[e0:e1][order]
+        va[:, e0:e1] = va[:, e0:e1][:, order]
     return np.ascontiguousarray(va), ra, ca
 
 

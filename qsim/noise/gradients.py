@@ -38,7 +38,6 @@ from ..grad.adjoint import VJP, check_cotangents
 from ..grad.param_shift import param_shift_vjp, shifted_circuits
 from ..observables import as_observables
 from . import density as D
-from . import kernels as K
 from .models import NoiseModel, NoisyCircuit, as_noisy
 
 __all__ = ["adjoint_vjp_density", "param_shift_vjp_noisy", "ADJOINT_MEMORY_BYTES"]
@@ -124,8 +123,8 @@ def _adjoint_chunk(pl, noisy, obs, cot, weights, inputs, psi, rho, B, dtype, seg
     lam = np.ascontiguousarray(lam)
     del st
     derivs_by_pass: dict[int, list] = {}
-    for p, ei, k, dv in bound.derivs:
-        derivs_by_pass.setdefault(p, []).append((ei, k, dv))
+    for p, ei, dv in bound.derivs:
+        derivs_by_pass.setdefault(p, []).append((ei, dv))
     va, ra, ca = D._adjoint_values(pl, vals)
     gw = np.zeros(noisy.n_weights)
     gx = np.zeros((B, noisy.n_inputs)) if noisy.n_inputs else None
@@ -139,12 +138,11 @@ def _adjoint_chunk(pl, noisy, obs, cot, weights, inputs, psi, rho, B, dtype, seg
         for p in range(p1 - 1, p0 - 1, -1):
             rho_before = states.pop()
             if p in derivs_by_pass:
-                e0, e1 = pl.e_start[p], pl.e_start[p + 1]
-                C = K.correlate(lam, rho_before, pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p], e0, e1,
-                                pl.rows, pl.cols)
-                for ei, k, dv in derivs_by_pass[p]:
+                C = D._correlate(pl, lam, rho_before, p)
+                for ei, dv in derivs_by_pass[p]:
                     g = np.real(np.sum(C * dv, axis=1))              # (B,)
-                    prm = noisy.instructions[pl.elems[ei].index].params[k]
+                    e = pl.elems[ei]
+                    prm = noisy.instructions[e.index].params[e.pidx]
                     if isinstance(prm, Weight):
                         gw[prm.index] += prm.scale * g.sum()
                     elif isinstance(prm, Input):

@@ -10,9 +10,9 @@ group counter, then add the target offsets.
 Two flavours of pass:
 
 * ``dense4``: a dense ``4 × 4`` block (one qubit: wires ``q`` and ``n+q``), fully unrolled;
-* sparse: any ``D ≤ 64`` block given as a fixed pattern ``(rows[e], cols[e])`` and values
-  ``vals[e]``: gather the ``D`` amplitudes of a group, ``acc[rows[e]] += vals[e]·buf[cols[e]]``,
-  scatter.  Superoperators of CNOT-like gates followed by Pauli noise are very sparse
+* sparse: any ``D ≤ 64`` block given as a fixed pattern ``(rows[e], cols[e])`` (sorted by
+  row) and values ``vals[e]``: ``out[rows[e]] += vals[e]·in[cols[e]]`` over tiles of
+  consecutive groups (unit-stride inner loops).  Superoperators of CNOT-like gates followed by Pauli noise are very sparse
   (CNOT + depolarizing on both wires: 36 of 256 entries), so a pass costs little more than a
   memory sweep.
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["run_sample_major", "apply_pass", "correlate", "CHUNK_GROUPS", "MAX_BLOCK_DIM"]
+__all__ = ["run_sample_major", "run_serial", "apply_pass", "correlate", "correlate_serial", "CHUNK_GROUPS",
+           "MAX_BLOCK_DIM", "TILE"]
 
 #: Groups per parallel chunk when one state is split across threads (the same trade-off as
 #: ``qsim.backends.numba_kernels.CHUNK_GROUPS``: low per-chunk overhead, enough chunks).
@@ -91,12 +92,13 @@ def _dense4_rng(row, v, e0, p0, p1, k0, k1):
 
 
 @njit(inline="always")
-def _sparse_rng(row, v, e0, e1, rows, cols, offs, D, ins, nins, k0, k1, tmp):
-    """Sparse ``D × D`` block, processed in tiles of up to ``TILE`` consecutive groups.
+def _sparse_rng(row, v, e0, e1, rows, cols, offs, D, ins, nins, k0, k1, tmp, acc):
+    """Sparse ``D × D`` block on tiles of up to ``TILE`` consecutive groups (entries sorted by row).
 
     Consecutive groups map to equally spaced amplitudes (stride ``2**m`` when the targets fill
     bits ``0..m-1``, else stride 1) until the next target bit, so each pattern entry becomes a
-    strided multiply-add over the tile (vectorisable, and no per-group bit insertion).
+    strided multiply-add over the tile; row ``r``'s entries accumulate in ``acc`` (L1) and the
+    results are scattered after all reads of the tile.
     """
     m = 0
     while m < nins and ins[m] == m:
@@ -108,15 +110,22 @@ def _sparse_rng(row, v, e0, e1, rows, cols, offs, D, ins, nins, k0, k1, tmp):
         low = k & (one - 1)
         run = min(k1 - k, one - low, TILE)
         base = _insert_all(k, ins, nins)
+        e = e0
         for r in range(D):
+            for t in range(TILE):
+                acc[t] = 0
+            while e < e1 and rows[e] == r:
+                ve = v[e]
+                src = base + offs[cols[e]]
+                if stride == 1 and run == TILE:
+                    for t in range(TILE):
+                        acc[t] += ve * row[src + t]
+                else:
+                    for t in range(run):
+                        acc[t] += ve * row[src + t * stride]
+                e += 1
             for t in range(run):
-                tmp[r, t] = 0
-        for e in range(e0, e1):
-            ve = v[e]
-            r = rows[e]
-            src = base + offs[cols[e]]
-            for t in range(run):
-                tmp[r, t] += ve * row[src + t * stride]
+                tmp[r, t] = acc[t]
         for r in range(D):
             dst = base + offs[r]
             for t in range(run):
@@ -125,12 +134,12 @@ def _sparse_rng(row, v, e0, e1, rows, cols, offs, D, ins, nins, k0, k1, tmp):
 
 
 @njit(inline="always")
-def _apply_rng(row, v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k1, offs, tmp):
+def _apply_rng(row, v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k1, offs, tmp, acc):
     if dense4:
         _dense4_rng(row, v, e0, bits[0], bits[1], k0, k1)
     else:
         _offsets(bits, width, offs)
-        _sparse_rng(row, v, e0, e1, rows, cols, offs, 1 << width, ins, nins, k0, k1, tmp)
+        _sparse_rng(row, v, e0, e1, rows, cols, offs, 1 << width, ins, nins, k0, k1, tmp, acc)
 
 
 @njit(parallel=True, **_opts)
@@ -146,12 +155,29 @@ def run_sample_major(st, vals, per, dense4, width, bits, ins, nins, e_start, row
     for r in prange(R):
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
         tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
+        acc = np.empty(TILE, dtype=st.dtype)
         row = st[r]
         b = r // split
         for p in range(p0, p1):
             v = vals[b] if per[p] else vals[0]
             _apply_rng(row, v, dense4[p], width[p], bits[p], ins[p], nins[p], e_start[p], e_start[p + 1],
-                       rows, cols, 0, N >> nins[p], offs, tmp)
+                       rows, cols, 0, N >> nins[p], offs, tmp, acc)
+
+
+@njit(**_opts)
+def run_serial(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1):
+    """Passes ``p0..p1-1`` on every row, on the calling thread (small work: entering a parallel
+    region costs more, up to milliseconds when another process competes for the cores)."""
+    R, N = st.shape
+    offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
+    tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
+    acc = np.empty(TILE, dtype=st.dtype)
+    for r in range(R):
+        row = st[r]
+        for p in range(p0, p1):
+            v = vals[r] if per[p] else vals[0]
+            _apply_rng(row, v, dense4[p], width[p], bits[p], ins[p], nins[p], e_start[p], e_start[p + 1],
+                       rows, cols, 0, N >> nins[p], offs, tmp, acc)
 
 
 @njit(parallel=True, **_opts)
@@ -166,8 +192,17 @@ def apply_pass(st, vals, per, dense4, width, bits, ins, nins, e0, e1, rows, cols
         k0 = (c - b * cps) * gs
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
         tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
+        acc = np.empty(TILE, dtype=st.dtype)
         v = vals[b] if per else vals[0]
-        _apply_rng(st[b], v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k0 + gs, offs, tmp)
+        _apply_rng(st[b], v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k0 + gs, offs, tmp, acc)
+
+
+@njit(inline="always")
+def _correlate_rng(lam_row, rho_row, offs, ins, nins, e0, e1, rows, cols, k0, k1, out):
+    for k in range(k0, k1):
+        base = _insert_all(k, ins, nins)
+        for e in range(e0, e1):
+            out[e - e0] += np.conj(lam_row[base + offs[rows[e]]]) * rho_row[base + offs[cols[e]]]
 
 
 @njit(parallel=True, **_opts)
@@ -187,12 +222,21 @@ def correlate(lam, rho, width, bits, ins, nins, e0, e1, rows, cols):
         k0 = (c - b * cps) * gs
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
         _offsets(bits, width, offs)
-        for k in range(k0, k0 + gs):
-            base = _insert_all(k, ins, nins)
-            for e in range(e0, e1):
-                part[c, e - e0] += np.conj(lam[b, base + offs[rows[e]]]) * rho[b, base + offs[cols[e]]]
+        _correlate_rng(lam[b], rho[b], offs, ins, nins, e0, e1, rows, cols, k0, k0 + gs, part[c])
     out = np.zeros((B, nnz), dtype=rho.dtype)
     for c in range(B * cps):
         for e in range(nnz):
             out[c // cps, e] += part[c, e]
+    return out
+
+
+@njit(**_opts)
+def correlate_serial(lam, rho, width, bits, ins, nins, e0, e1, rows, cols):
+    """:func:`correlate` on the calling thread (small work)."""
+    B, N = rho.shape
+    out = np.zeros((B, e1 - e0), dtype=rho.dtype)
+    offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
+    _offsets(bits, width, offs)
+    for b in range(B):
+        _correlate_rng(lam[b], rho[b], offs, ins, nins, e0, e1, rows, cols, 0, N >> nins, out[b])
     return out

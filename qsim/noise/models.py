@@ -35,6 +35,7 @@ import logging
 import math
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
@@ -281,9 +282,13 @@ class NoiseModel:
         return None if not np.any(arr) else arr
 
     def apply(self, circuit: Circuit) -> NoisyCircuit:
-        """The circuit's operations with the model's channels interleaved (the circuit is unchanged)."""
+        """The circuit's operations with the model's channels interleaved (the circuit is unchanged;
+        results are cached per (model, circuit))."""
         if not isinstance(circuit, Circuit):
             raise CircuitError(f"NoiseModel.apply expects a qsim Circuit, got {type(circuit).__name__}")
+        return _apply_cached(self, circuit)
+
+    def _apply(self, circuit: Circuit) -> NoisyCircuit:
         ins: list[Instruction] = []
         for o in circuit.ops:
             ins.append(o)
@@ -330,6 +335,11 @@ class NoiseModel:
         for q, e in self.readout_overrides:
             lines.append(f"  readout qubit {q}: p01={e.p01:g}, p10={e.p10:g}")
         return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
+    return model._apply(circuit)
 
 
 # ---------------------------------------------------------------------- profiles

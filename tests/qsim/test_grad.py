@@ -131,3 +131,31 @@ def test_gradient_errors():
         vjp(c2, z_each(2), np.ones((1, 3)), np.zeros(2))
     with pytest.raises(CircuitError, match="non-finite"):
         vjp(c2, z_each(2), np.array([[np.nan, 0]]), np.zeros(2))
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_batch_major_adjoint(precision):
+    """B >= BATCH_MAJOR_MIN_BATCH on a small register: forward and backward run batch-major."""
+    from qsim.backends.numba_backend import BATCH_MAJOR_MIN_BATCH
+
+    rng = np.random.default_rng(13)
+    B = BATCH_MAJOR_MIN_BATCH + 3
+    pool = [g for g in GATES.values() if g.num_wires == 1 or (g.num_controls and g.num_wires == 2)]
+    c = random_circuit(rng, 5, 50, pool)
+    w, x, psi = rng.normal(size=c.n_weights), rng.normal(size=(B, c.n_inputs)), haar_states(rng, B, 5)
+    cot = rng.normal(size=(B, len(OBS)))
+    tol = 1e-10 if precision == "double" else 2e-5
+    for state in (None, psi):
+        ref = vjp(c, OBS, cot, w, x, state, backend="numpy")
+        got = vjp(c, OBS, cot, w, x, state, precision=precision)
+        np.testing.assert_allclose(got.weights, ref.weights, atol=tol * 10)
+        np.testing.assert_allclose(got.inputs, ref.inputs, atol=tol * 10)
+        if state is not None:
+            np.testing.assert_allclose(got.state, ref.state, atol=tol * 10)
+    real = Circuit(6, tuple(angle_encoding(6, scale=np.pi) + long_range_pqc(6, 2, 3)))
+    wr, xr, sr = rng.normal(size=real.n_weights), rng.normal(size=(B, 6)), haar_states(rng, B, 6, real=True)
+    cr = rng.normal(size=(B, 6))
+    got = vjp(real, z_each(6), cr, wr, xr, sr, precision=precision)
+    ref = vjp(real, z_each(6), cr, wr, xr, sr, backend="numpy")
+    np.testing.assert_allclose(got.weights, ref.weights, atol=tol * 10)
+    np.testing.assert_allclose(got.state, ref.state.real, atol=tol * 10)

@@ -1,0 +1,134 @@
+"""Noise models: rule matching and overrides, noisy instruction lists, device profiles."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pytest
+
+import qsim.noise as qn
+from qsim import Circuit, Weight, op
+from qsim.gates import CNOT, CZ, RY, RZ
+from qsim.noise.models import PROFILE_DIR
+
+
+def small_circuit() -> Circuit:
+    return Circuit(3, (op(RY, 0, Weight(0)), op(RZ, 1, Weight(1)), op(CNOT, (0, 1)), op(CZ, (1, 2)),
+                       op(RY, 2, Weight(2))))
+
+
+def channels_of(noisy) -> list[tuple[str, tuple[int, ...]]]:
+    return [(c.channel.name, c.wires) for c in noisy.channels]
+
+
+def test_arity_rules_and_placement():
+    d1, d2 = qn.depolarizing(0.01), qn.depolarizing(0.02, 2)
+    c = small_circuit()
+    noisy = qn.NoiseModel().add(d1, arity=1).add(d2, arity=2).apply(c)
+    assert channels_of(noisy) == [("depolarizing", (0,)), ("depolarizing", (1,)), ("depolarizing2", (0, 1)),
+                                  ("depolarizing2", (1, 2)), ("depolarizing", (2,))]
+    assert noisy.instructions[0] is c.ops[0] and noisy.instructions[1].channel is d1
+    assert noisy.circuit is c and len(c.ops) == 5                  # the circuit stays noise-free data
+
+
+def test_one_qubit_channel_after_two_qubit_gate_goes_on_each_wire():
+    noisy = qn.NoiseModel().add(qn.bit_flip(0.1), gates="CNOT").apply(small_circuit())
+    assert channels_of(noisy) == [("bit_flip", (0,)), ("bit_flip", (1,))]
+
+
+def test_overrides_by_gate_and_by_qubit():
+    base = qn.depolarizing(0.01)
+    m = (qn.NoiseModel().add(base, arity=1)
+         .add(qn.amplitude_damping(0.1), gates="RZ")              # per-gate override
+         .add(qn.phase_flip(0.2), gates="RY", wires=2))           # per-qubit override
+    noisy = m.apply(small_circuit())
+    assert channels_of(noisy) == [("depolarizing", (0,)), ("amplitude_damping", (1,)), ("phase_flip", (2,))]
+    quiet = m.without_noise(wires=0).apply(small_circuit())
+    assert ("depolarizing", (0,)) not in channels_of(quiet)
+
+
+def test_same_specificity_rules_add_up_in_order():
+    m = qn.NoiseModel().add(qn.depolarizing(0.01), arity=1).add(qn.amplitude_damping(0.1), arity=1)
+    noisy = m.apply(Circuit(1, (op(RY, 0, Weight(0)),)))
+    assert channels_of(noisy) == [("depolarizing", (0,)), ("amplitude_damping", (0,))]
+
+
+def test_readout_and_overrides():
+    m = qn.NoiseModel().with_readout(qn.readout_error(0.01, 0.02)).with_readout(qn.readout_error(0.1), wires=2)
+    noisy = m.apply(small_circuit())
+    assert noisy.readout == ((0.01, 0.02), (0.01, 0.02), (0.1, 0.1))
+    assert qn.NoiseModel().apply(small_circuit()).readout is None
+    assert qn.NoiseModel.ideal().is_ideal and not m.is_ideal
+
+
+def test_apply_is_cached_and_rules_validate():
+    m = qn.NoiseModel.depolarizing(0.01, 0.02)
+    c = small_circuit()
+    assert m.apply(c) is m.apply(c)
+    with pytest.raises(qn.ChannelError, match="2-wire gates cannot place"):
+        qn.NoiseModel().add(qn.kraus_channel([np.eye(8)], name="three"), arity=2)
+    with pytest.raises(qn.ChannelError, match="arity"):
+        qn.NoiseModel().add(qn.depolarizing(0.1), arity=0)
+
+
+# ---------------------------------------------------------------------- profiles
+def test_builtin_profiles_exist_and_cite_every_number():
+    names = qn.available_profiles()
+    assert {"ideal", "ionq-aria-like", "ionq-forte-like"} <= set(names)
+    for name in names:
+        data = tomllib.loads((PROFILE_DIR / f"{name}.toml").read_text())
+        for key, table in data.items():
+            if isinstance(table, dict):
+                assert len(table.get("source", "")) > 20, f"{name} [{key}] lacks a source"
+
+
+def test_aria_profile_numbers():
+    m = qn.load_profile("ionq-aria-like")
+    assert m.name == "ionq-aria-like"
+    r1, r2 = m.rules
+    assert r1.arity == 1 and r1.channels[0].params[0][1] == pytest.approx(1.5 * (1 - 0.9995))
+    assert r2.arity == 2 and r2.channels[0].num_wires == 2
+    assert r2.channels[0].params[0][1] == pytest.approx(1.25 * (1 - 0.996))
+    assert m.readout.p01 == pytest.approx(0.0039)
+    assert qn.load_profile("ideal").is_ideal
+    forte = qn.NoiseModel.from_profile("ionq-forte-like")
+    assert forte.rules[0].channels[0].params[0][1] == pytest.approx(1.5 * 2.0e-4)
+
+
+def test_user_profile_file(tmp_path):
+    f = tmp_path / "dev.toml"
+    f.write_text('name = "dev"\n[one_qubit]\np = 0.01\n[two_qubit]\nerror = 0.02\nchannel = "each"\n'
+                 '[readout]\np01 = 0.01\np10 = 0.03\n[timing]\none_qubit_gate = 1e-6\ntwo_qubit_gate = 2e-6\n'
+                 '[relaxation]\nt1 = 1e-4\nt2 = 5e-5\napply = true\n'
+                 '[[rules]]\nchannel = "amplitude_damping"\ngamma = 0.01\ngates = ["RY"]\nwires = [0]\n')
+    m = qn.load_profile(f)
+    noisy = m.apply(small_circuit())
+    names = channels_of(noisy)
+    assert names[0] == ("amplitude_damping", (0,))                     # per-qubit rule overrides
+    assert ("thermal_relaxation", (1,)) in names and ("depolarizing", (0,)) in names
+    assert noisy.readout[0] == (0.01, 0.03)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("[one_qubit]\nfidelity = 1.5\n", r"fidelity = 1.5 must lie in \[0.0, 1.0\]"),
+    ("[one_qubit]\nfidelty = 0.99\n", r"unknown keys \['fidelty'\]"),
+    ("bogus = 1\n", "unknown top-level keys"),
+    ("[one_qubit\n", "invalid TOML"),
+    ("[[rules]]\nchannel = \"nope\"\n", "unknown channel 'nope'"),
+    ("[[rules]]\nchannel = \"depolarizing\"\np = 2.0\n", "p = 2.0 must lie in"),
+    ("[relaxation]\nt1 = 1.0\nt2 = 5.0\napply = true\n[timing]\none_qubit_gate = 1e-3\ntwo_qubit_gate = 1e-3\n",
+     "exceeds 2·t1"),
+])
+def test_bad_profiles_name_the_problem(tmp_path, text, match):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(qn.ProfileError, match=match):
+        qn.load_profile(f)
+
+
+def test_missing_profiles():
+    with pytest.raises(qn.ProfileError, match="unknown noise profile 'ionq-nope'"):
+        qn.load_profile("ionq-nope")
+    with pytest.raises(qn.ProfileError, match="does not exist"):
+        qn.load_profile("/no/such/file.toml")
