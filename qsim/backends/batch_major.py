@@ -18,23 +18,12 @@ import numpy as np
 from numba import njit, prange
 
 from ..program import KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2
+from .numba_kernels import _insert_all
 
 #: Amplitude groups per parallel chunk (each group moves ``B`` samples).
 BM_CHUNK_GROUPS = 64
 
 _opts = dict(cache=True, nogil=True, fastmath=True)
-
-
-@njit(inline="always")
-def _ins(k, p):
-    return ((k >> p) << (p + 1)) | (k & ((1 << p) - 1))
-
-
-@njit(inline="always")
-def _insert_all(k, ins, nins):
-    for j in range(nins):
-        k = _ins(k, ins[j])
-    return k
 
 
 @njit(inline="always")

@@ -56,7 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Cost of one pass over ``vec(ρ)`` in units of "pattern entries per amplitude": a sparse block
-#: with ``nnz`` entries costs ``PASS_COST + nnz / D``.  Measured with ``kernels.apply_pass`` at
+#: with ``nnz`` entries costs ``PASS_COST + nnz / D``.  Measured with the pass kernels at
 #: n = 10 (complex): ``nnz/D = 1, 2.25, 4, 9, 16`` take ``≈ 7.5, 8.7, 14, 17, 28`` ms, i.e. about
 #: ``5 + 1.4·nnz/D``; fusing two blocks pays while the product stays this sparse.
 PASS_COST = 5.0
@@ -109,6 +109,54 @@ class _Block:
 
 
 @dataclass(frozen=True, eq=False)
+class _Binder:
+    """Flat segment data for :func:`qsim.noise.kernels.bind_values` (see there)."""
+
+    slots: np.ndarray            # elem index of each parametric slot
+    dim: np.ndarray
+    sg_start: np.ndarray
+    sg_slot: np.ndarray
+    sg_om_start: np.ndarray
+    om_all: np.ndarray
+    sg_nz_start: np.ndarray
+    nz_r: np.ndarray
+    nz_c: np.ndarray
+    sg_coef_start: np.ndarray
+    coef: np.ndarray
+
+
+def _make_binder(segs, block_qubits, elems) -> _Binder:
+    slot_of: dict[int, int] = {}
+    dim, sg_start, sg_slot, om_start, om_all, nz_start, nz_r, nz_c, coef_start, coef = \
+        [], [0], [], [0], [], [0], [], [], [0], []
+    for seg, q in zip(segs, block_qubits):
+        dim.append(4 ** len(q))
+        for item in seg:
+            if item[0] == "c":
+                om, ms, slot = np.zeros(1), item[1][None], -1
+            else:
+                _, ei, om, ms = item
+                slot = slot_of.setdefault(ei, len(slot_of))
+            mask = np.any(np.abs(ms) > PATTERN_ATOL, axis=0)
+            r, c = np.nonzero(mask)
+            sg_slot.append(slot)
+            om_all.extend(om.tolist())
+            om_start.append(om_start[-1] + len(om))
+            nz_r.extend(r.tolist())
+            nz_c.extend(c.tolist())
+            nz_start.append(nz_start[-1] + len(r))
+            coef.extend(ms[:, r, c].T.reshape(-1).tolist())
+            coef_start.append(coef_start[-1] + len(r) * len(om))
+        sg_start.append(len(sg_slot))
+    i64 = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
+    slots = np.zeros(len(slot_of), dtype=np.int64)
+    for ei, j in slot_of.items():
+        slots[j] = ei
+    return _Binder(slots, i64(dim), i64(sg_start), i64(sg_slot), i64(om_start), np.array(om_all, dtype=float),
+                   i64(nz_start), i64(nz_r), i64(nz_c), i64(coef_start), np.array(coef, dtype=np.complex128))
+
+
+@dataclass(frozen=True, eq=False)
 class DensityPlan:
     """Fused blocks of a noisy circuit's structure and the flat arrays the kernels read.
 
@@ -134,6 +182,7 @@ class DensityPlan:
     per: np.ndarray
     max_bit: np.ndarray
     real: bool
+    binder: _Binder
 
     @property
     def n_passes(self) -> int:
@@ -309,8 +358,17 @@ def _fuse(elems: list[_Elem], fusion: bool) -> list[_Block]:
 
 
 def plan(noisy: NoisyCircuit, fusion: bool = True) -> DensityPlan:
-    """The (cached) :class:`DensityPlan` of a noisy circuit's structure."""
-    return _plan_cached(noisy.n_qubits, _skeleton(noisy), bool(fusion), noisy)
+    """The (cached) :class:`DensityPlan` of a noisy circuit's structure.
+
+    Plans are cached by structure (shifted circuits share one) and memoised on the NoisyCircuit
+    object itself, so repeated calls with the same object skip hashing its instructions.
+    """
+    memo = noisy.__dict__.setdefault("_density_plans", {})        # frozen dataclass: bypass __setattr__
+    pl = memo.get(bool(fusion))
+    if pl is None:
+        pl = _plan_cached(noisy.n_qubits, _skeleton(noisy), bool(fusion), noisy)
+        memo[bool(fusion)] = pl
+    return pl
 
 
 _PLAN_CACHE: dict = {}
@@ -379,6 +437,7 @@ def _compile(n: int, noisy: NoisyCircuit, fusion: bool) -> DensityPlan:
         rows=np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
         cols=np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64),
         per=np.array(per, dtype=np.bool_), max_bit=i64([max(x[:w]) for x, w in zip(bits, width)]), real=real,
+        binder=_make_binder(segs, bq, elems),
     )
 
 
@@ -399,9 +458,54 @@ class _Bound:
     derivs: list = field(default_factory=list)        # [(pass, elem index, dvals (Bk, nnz_p))]
 
 
+def _slot_thetas(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs):
+    """Angles of the parametric slots ``(B|1, S)`` and which slots are per sample."""
+    memo = noisy.__dict__.setdefault("_density_slots", {})
+    key = id(pl)
+    src = memo.get(key)
+    if src is None:
+        kinds, idx, scale, off = [], [], [], []
+        for ei in pl.binder.slots:
+            e = pl.elems[ei]
+            prm = noisy.instructions[e.index].params[e.pidx]
+            if isinstance(prm, Weight):
+                kinds.append(1), idx.append(prm.index), scale.append(prm.scale), off.append(prm.offset)
+            elif isinstance(prm, Input):
+                kinds.append(2), idx.append(prm.index), scale.append(prm.scale), off.append(prm.offset)
+            else:
+                kinds.append(0), idx.append(0), scale.append(0.0), off.append(prm.value)
+        src = (np.array(kinds, dtype=np.int64), np.array(idx, dtype=np.int64), np.array(scale), np.array(off))
+        memo[key] = src
+    kinds, idx, scale, off = src
+    per = kinds == 2
+    B = inputs.shape[0] if (inputs is not None and per.any()) else 1
+    theta = np.broadcast_to(off, (B, len(off))).copy()
+    wm = kinds == 1
+    if wm.any():
+        theta[:, wm] += scale[wm] * weights[idx[wm]]
+    if per.any():
+        theta[:, per] += scale[per] * inputs[:, idx[per]]
+    return np.ascontiguousarray(theta), per
+
+
 def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, with_derivs: bool) -> _Bound:
-    """Pattern values of every pass (and, if asked, of ``∂S_p/∂θ_e`` for every trainable factor)."""
+    """Pattern values of every pass (and, if asked, of ``∂S_p/∂θ_e`` for every trainable factor).
+
+    Values alone come from the compiled :func:`~qsim.noise.kernels.bind_values`; with
+    derivatives the NumPy implementation below (prefix/suffix products per block) is used.
+    """
     Bv = B if pl.per.any() else 1
+    if not with_derivs:
+        bd = pl.binder
+        theta, slot_per = _slot_thetas(pl, noisy, weights, inputs)
+        vals = np.zeros((Bv, pl.nnz), dtype=np.complex128)
+        if pl.n_passes:
+            K.bind_values(theta, slot_per, pl.per, bd.dim, bd.sg_start, bd.sg_slot, bd.sg_om_start, bd.om_all,
+                          bd.sg_nz_start, bd.nz_r, bd.nz_c, bd.sg_coef_start, bd.coef, pl.e_start, pl.rows,
+                          pl.cols, vals)
+        if np.dtype(dtype).kind == "f":
+            vals = np.ascontiguousarray(vals.real)
+        return _Bound(vals)
     vals = np.zeros((Bv, pl.nnz), dtype=dtype)
     real = np.dtype(dtype).kind == "f"
     out = _Bound(vals)
@@ -422,9 +526,11 @@ def _bind(pl: DensityPlan, noisy: NoisyCircuit, weights, inputs, B: int, dtype, 
             e = pl.elems[ei]
             th = _elem_theta(noisy, e, weights, inputs)
             ph = np.exp(-1j * th[:, None] * om[None, :])                       # (Bk, F)
-            mats.append(np.einsum("bf,fij->bij", ph, ms))
+            dd = ms.shape[-1]
+            flat = ms.reshape(len(om), dd * dd)
+            mats.append((ph @ flat).reshape(-1, dd, dd))
             trainable = not isinstance(noisy.instructions[e.index].params[e.pidx], Const)
-            dmats.append(np.einsum("bf,fij->bij", ph * (-1j * om[None, :]), ms) if with_derivs and trainable
+            dmats.append(((ph * (-1j * om[None, :])) @ flat).reshape(-1, dd, dd) if with_derivs and trainable
                          else None)
         total = mats[0]
         prefix = [total]
@@ -474,7 +580,7 @@ def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int
         K.run_serial(st, vals, *args, p0, p1)
         return
     if B >= 2 and n <= SAMPLE_MAJOR_MAX_QUBITS:
-        K.run_sample_major(st, vals, *args, p0, p1, 1)
+        K.run_parallel(st, vals, *args, p0, p1, 1, 1)
         return
     sb = min(SPLIT_BITS, 2 * n - 1)
     split = 1 << sb
@@ -486,11 +592,10 @@ def _run(pl: DensityPlan, st: np.ndarray, vals: np.ndarray, p0: int = 0, p1: int
             q = p
             while q < p1 and local[q]:
                 q += 1
-            K.run_sample_major(sliced, vals, *args, p, q, split)
+            K.run_parallel(sliced, vals, *args, p, q, split, 1)
             p = q
         else:
-            K.apply_pass(st, vals, pl.per[p], pl.dense4[p], pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p],
-                         pl.e_start[p], pl.e_start[p + 1], pl.rows, pl.cols)
+            K.run_parallel(st, vals, *args, p, p + 1, 1, K.chunks_per_row(N, int(pl.nins[p])))
             p += 1
 
 
@@ -500,8 +605,8 @@ def _apply_adjoint_pass(pl: DensityPlan, st: np.ndarray, vals_adj: np.ndarray, r
         K.run_serial(st, vals_adj, pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start, rows_adj,
                      cols_adj, p, p + 1)
         return
-    K.apply_pass(st, vals_adj, pl.per[p], pl.dense4[p], pl.width[p], pl.bits[p], pl.ins[p], pl.nins[p],
-                 pl.e_start[p], pl.e_start[p + 1], rows_adj, cols_adj)
+    K.run_parallel(st, vals_adj, pl.per, pl.dense4, pl.width, pl.bits, pl.ins, pl.nins, pl.e_start, rows_adj,
+                   cols_adj, p, p + 1, 1, K.chunks_per_row(st.shape[1], int(pl.nins[p])))
 
 
 def _correlate(pl: DensityPlan, lam: np.ndarray, rho: np.ndarray, p: int) -> np.ndarray:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["run_sample_major", "run_serial", "apply_pass", "correlate", "correlate_serial", "CHUNK_GROUPS",
+__all__ = ["run_serial", "run_parallel", "chunks_per_row", "correlate", "correlate_serial", "bind_values",
+           "CHUNK_GROUPS",
            "MAX_BLOCK_DIM", "TILE"]
 
 #: Groups per parallel chunk when one state is split across threads (the same trade-off as
@@ -142,28 +143,6 @@ def _apply_rng(row, v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k
         _sparse_rng(row, v, e0, e1, rows, cols, offs, 1 << width, ins, nins, k0, k1, tmp, acc)
 
 
-@njit(parallel=True, **_opts)
-def run_sample_major(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1, split):
-    """Passes ``p0..p1-1`` on every row of ``st``, ``prange`` over rows.
-
-    ``st`` is ``(B·split, N/split)``: with ``split > 1`` each density matrix is cut into ``split``
-    contiguous slices along its top bits, which is valid for passes that do not touch those bits
-    (the slices evolve independently; row ``r`` reads the values of sample ``r // split``).
-    Whole segments of passes then run per slice, in cache, without a barrier per pass.
-    """
-    R, N = st.shape
-    for r in prange(R):
-        offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
-        tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
-        acc = np.empty(TILE, dtype=st.dtype)
-        row = st[r]
-        b = r // split
-        for p in range(p0, p1):
-            v = vals[b] if per[p] else vals[0]
-            _apply_rng(row, v, dense4[p], width[p], bits[p], ins[p], nins[p], e_start[p], e_start[p + 1],
-                       rows, cols, 0, N >> nins[p], offs, tmp, acc)
-
-
 @njit(**_opts)
 def run_serial(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1):
     """Passes ``p0..p1-1`` on every row, on the calling thread (small work: entering a parallel
@@ -181,20 +160,35 @@ def run_serial(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, col
 
 
 @njit(parallel=True, **_opts)
-def apply_pass(st, vals, per, dense4, width, bits, ins, nins, e0, e1, rows, cols):
-    """One pass on every sample, ``prange`` over chunks of groups (large density matrices)."""
-    B, N = st.shape
-    groups = N >> nins
-    cps = max(1, groups // CHUNK_GROUPS)
-    gs = groups // cps
-    for c in prange(B * cps):
-        b = c // cps
-        k0 = (c - b * cps) * gs
+def run_parallel(st, vals, per, dense4, width, bits, ins, nins, e_start, rows, cols, p0, p1, split, cps):
+    """Passes ``p0..p1-1`` on every row of ``st``, ``prange`` over ``rows × cps`` work items.
+
+    * ``cps == 1`` (*sample-major*): each work item runs the whole pass range on one row.  With
+      ``split > 1``, ``st`` is ``(B·split, N/split)``: each density matrix cut into ``split``
+      contiguous slices along its top bits, valid for passes that do not touch those bits (the
+      slices evolve independently; row ``r`` reads the values of sample ``r // split``), so
+      whole runs of passes execute per slice, in cache, with one barrier per run;
+    * ``cps > 1`` (*pass-major*, one pass only): each row's groups are split into ``cps`` chunks.
+    """
+    R, N = st.shape
+    for c in prange(R * cps):
+        r = c // cps
+        ck = c - r * cps
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
         tmp = np.empty((MAX_BLOCK_DIM, TILE), dtype=st.dtype)
         acc = np.empty(TILE, dtype=st.dtype)
-        v = vals[b] if per else vals[0]
-        _apply_rng(st[b], v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k0 + gs, offs, tmp, acc)
+        row = st[r]
+        b = r // split
+        for p in range(p0, p1):
+            v = vals[b] if per[p] else vals[0]
+            gs = (N >> nins[p]) // cps
+            _apply_rng(row, v, dense4[p], width[p], bits[p], ins[p], nins[p], e_start[p], e_start[p + 1],
+                       rows, cols, ck * gs, (ck + 1) * gs, offs, tmp, acc)
+
+
+def chunks_per_row(n_entries: int, nins: int) -> int:
+    """Work chunks per row for a pass-major sweep (at most ``CHUNK_GROUPS`` groups each)."""
+    return max(1, (n_entries >> nins) // CHUNK_GROUPS)
 
 
 @njit(inline="always")
@@ -240,3 +234,53 @@ def correlate_serial(lam, rho, width, bits, ins, nins, e0, e1, rows, cols):
     for b in range(B):
         _correlate_rng(lam[b], rho[b], offs, ins, nins, e0, e1, rows, cols, 0, N >> nins, out[b])
     return out
+
+
+@njit(**_opts)
+def bind_values(theta, slot_per, per_pass, dim, sg_start, sg_slot, sg_om_start, om_all, sg_nz_start, nz_r, nz_c,
+                sg_coef_start, coef, e_start, rows, cols, out):
+    """Pattern values of every block superoperator ``S_p = F_m ··· F_1`` into ``out (Bv, nnz)``.
+
+    Segment ``s`` of pass ``p`` is ``F_s = Σ_f e^{-iθ ω_f} C_f`` (a constant has ``F = 1``, ``ω = 0``)
+    given by its sparse pattern ``(nz_r, nz_c)`` (sorted by row) and coefficients
+    ``coef[(e - e_s)·F + f]``; the product is accumulated as ``acc ← F_s acc`` using the sparsity
+    (``nnz(F_s) · D`` multiply-adds).  Passes with ``per_pass`` are bound for every row.
+    """
+    acc = np.empty((MAX_BLOCK_DIM, MAX_BLOCK_DIM), dtype=np.complex128)
+    new = np.empty((MAX_BLOCK_DIM, MAX_BLOCK_DIM), dtype=np.complex128)
+    ph = np.empty(MAX_BLOCK_DIM, dtype=np.complex128)
+    Bv = out.shape[0]
+    for p in range(dim.shape[0]):
+        D = dim[p]
+        nb = Bv if per_pass[p] else 1
+        for b in range(nb):
+            for i in range(D):
+                for j in range(D):
+                    acc[i, j] = 0.0
+                acc[i, i] = 1.0
+            for s in range(sg_start[p], sg_start[p + 1]):
+                slot = sg_slot[s]
+                o0 = sg_om_start[s]
+                F = sg_om_start[s + 1] - o0
+                if slot >= 0:
+                    th = theta[b if slot_per[slot] else 0, slot]
+                    for f in range(F):
+                        ph[f] = np.exp(-1j * th * om_all[o0 + f])
+                else:
+                    ph[0] = 1.0
+                for i in range(D):
+                    for j in range(D):
+                        new[i, j] = 0.0
+                n0 = sg_nz_start[s]
+                c0 = sg_coef_start[s]
+                for e in range(n0, sg_nz_start[s + 1]):
+                    val = 0j
+                    for f in range(F):
+                        val += coef[c0 + (e - n0) * F + f] * ph[f]
+                    r = nz_r[e]
+                    c = nz_c[e]
+                    for j in range(D):
+                        new[r, j] += val * acc[c, j]
+                acc, new = new, acc
+            for e in range(e_start[p], e_start[p + 1]):
+                out[b, e] = acc[rows[e], cols[e]]

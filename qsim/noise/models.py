@@ -337,8 +337,26 @@ class NoiseModel:
         return "\n".join(lines)
 
 
-@lru_cache(maxsize=256)
+_BY_IDENTITY: dict[tuple[int, int], tuple] = {}
+_BY_IDENTITY_MAX = 128
+
+
 def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
+    """Memoised ``model._apply``: first by object identity (no hashing of the instruction lists),
+    then by value."""
+    key = (id(model), id(circuit))
+    hit = _BY_IDENTITY.get(key)
+    if hit is not None and hit[0] is model and hit[1] is circuit:
+        return hit[2]
+    noisy = _apply_by_value(model, circuit)
+    if len(_BY_IDENTITY) >= _BY_IDENTITY_MAX:
+        _BY_IDENTITY.pop(next(iter(_BY_IDENTITY)))
+    _BY_IDENTITY[key] = (model, circuit, noisy)          # keeps both alive, so ids stay valid
+    return noisy
+
+
+@lru_cache(maxsize=256)
+def _apply_by_value(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
     return model._apply(circuit)
 
 
