@@ -9,8 +9,10 @@ memory whatever the depth).  Derivation: ``qsim/grad/adjoint.md``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
+import numba
 import numpy as np
 
 from ..observables import Observable, pauli_table
@@ -35,6 +37,10 @@ BATCH_MAJOR_MIN_BATCH = 16
 #: Diagonal observables are evaluated as ``|ψ|² @ S`` with a cached ±1 sign matrix ``S (N, T)``
 #: (BLAS) while ``N · T`` stays below this; above it a single-pass kernel is used.
 DIAG_GEMM_MAX_ENTRIES = 1 << 20
+#: Below this many amplitude updates (``B · 2**n · passes``) a call runs on one thread: entering a
+#: parallel region costs 5-50 µs on an idle machine and up to ~8 ms when another process holds a
+#: core, more than the work itself (n=4, B=256: 0.9 s parallel vs 2 ms serial under load).
+SERIAL_WORK = 1 << 22
 #: Below this many amplitudes in a batch, ``|ψ|²`` is taken with NumPy: a parallel region costs
 #: more than the work (and stalls on an oversubscribed machine).
 SMALL_PARALLEL_WORK = 1 << 16
@@ -57,6 +63,24 @@ def initial_states(n_qubits: int, B: int, state: np.ndarray | None, dtype) -> np
     if np.dtype(dtype).kind == "f":
         return np.ascontiguousarray(state.real if np.iscomplexobj(state) else state, dtype=dtype).copy()
     return np.array(state, dtype=dtype, order="C", copy=True)
+
+
+@contextmanager
+def _threads_for(work: int):
+    """Run small work on one thread (see :data:`SERIAL_WORK`); restore the thread count after."""
+    if work >= SERIAL_WORK or numba.get_num_threads() == 1:
+        yield
+        return
+    saved = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(saved)
+
+
+def _work(program: Program, B: int) -> int:
+    return B * (2**program.n_qubits) * max(program.n_passes, 1)
 
 
 def _sample_major(n_qubits: int, B: int) -> bool:
@@ -147,6 +171,11 @@ def _adjoint_batch_major(program: Program, bp: Program, observables, cot, weight
 
 def forward(program: Program, weights, inputs, state, B: int, dtype, shift=None) -> np.ndarray:
     """Final states ``(B, 2**n)`` in ``dtype``."""
+    with _threads_for(_work(program, B)):
+        return _forward(program, weights, inputs, state, B, dtype, shift)
+
+
+def _forward(program: Program, weights, inputs, state, B: int, dtype, shift=None) -> np.ndarray:
     theta = program.angles(weights, inputs, shift)
     if program.n_passes and _batch_major(program, B):
         return _forward_batch_major(program, theta, state, B, dtype)
@@ -190,7 +219,8 @@ def expvals(states: np.ndarray, observables: tuple[Observable, ...], n_qubits: i
         probs = np.abs(states) ** 2 if states.size < SMALL_PARALLEL_WORK else K.abs2(states)
         per_term = (probs @ _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
     else:
-        per_term = K.pauli_expvals(states, flip, sign, phase)
+        with _threads_for(states.size * len(flip)):
+            per_term = K.pauli_expvals(states, flip, sign, phase)
     out = np.zeros((states.shape[0], len(observables)))
     np.add.at(out.T, idx, per_term.T)
     return out
@@ -230,12 +260,17 @@ def adjoint(program: Program, observables, cot: np.ndarray, weights, inputs, sta
     same) - a program of the same circuit at a lower fusion level is cheaper to undo factor by
     factor (:data:`qsim.program.BACKWARD_FUSION`).
     """
+    with _threads_for(3 * _work(program, B)):
+        return _adjoint(program, observables, cot, weights, inputs, state, B, dtype, backward_program)
+
+
+def _adjoint(program: Program, observables, cot, weights, inputs, state, B: int, dtype, backward_program):
     n = program.n_qubits
     bp = program if backward_program is None else backward_program
     cot = np.ascontiguousarray(cot, dtype=np.float64)
     if bp.n_passes and _batch_major(program, B) and BM.supported_backward(bp):
         return _adjoint_batch_major(program, bp, observables, cot, weights, inputs, state, B, dtype)
-    psi = forward(program, weights, inputs, state, B, dtype)
+    psi = _forward(program, weights, inputs, state, B, dtype)
     values = expvals(psi, observables, n)
     lam = _lambda(psi, observables, cot, n)
     gtheta = np.zeros((B, bp.n_factors))

@@ -12,9 +12,14 @@ Two flavours of pass:
 * ``dense4``: a dense ``4 × 4`` block (one qubit: wires ``q`` and ``n+q``), fully unrolled;
 * sparse: any ``D ≤ 64`` block given as a fixed pattern ``(rows[e], cols[e])`` (sorted by
   row) and values ``vals[e]``: ``out[rows[e]] += vals[e]·in[cols[e]]`` over tiles of
-  consecutive groups (unit-stride inner loops).  Superoperators of CNOT-like gates followed by Pauli noise are very sparse
-  (CNOT + depolarizing on both wires: 36 of 256 entries), so a pass costs little more than a
-  memory sweep.
+  consecutive groups (unit-stride inner loops).  Superoperators of CNOT-like gates followed by
+  Pauli noise are very sparse (CNOT + depolarizing on both wires: 36 of 256 entries), so such a
+  pass costs about as much as a dense one-qubit pass.
+
+Drivers: :func:`run_serial` (small work, no parallel region), :func:`run_parallel` (``prange``
+over samples, over slices of one matrix, or over chunks of one pass).  :func:`correlate` gives
+the per-entry correlations the adjoint gradient needs; :func:`bind_values` builds the pattern
+values of every block from its members' spectral forms.
 
 Values are stored per pattern entry (``vals[:, e]``), in row 0 for shared passes or in row
 ``b`` for passes that read per-sample inputs (``per[p]``).  Real states with real values run

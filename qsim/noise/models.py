@@ -34,10 +34,10 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -238,7 +238,8 @@ class NoiseModel:
         return NoiseModel(self.rules + (NoiseRule((), gates, arity, wires),), self.readout,
                           self.readout_overrides, self.name)
 
-    def with_readout(self, error: ReadoutError | float | None, wires: int | Sequence[int] | None = None) -> "NoiseModel":
+    def with_readout(self, error: ReadoutError | float | None,
+                     wires: int | Sequence[int] | None = None) -> "NoiseModel":
         """A new model with readout ``error`` on every qubit, or only on ``wires`` (override)."""
         if error is not None and not isinstance(error, ReadoutError):
             error = readout_error(float(error))

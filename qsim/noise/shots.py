@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 

@@ -36,7 +36,7 @@ from ..observables import as_observables
 from ..program import lower
 from ..validate import check_batch
 from .channels import Channel
-from .models import ChannelOp, NoiseModel, NoisyCircuit, as_noisy
+from .models import NoiseModel, NoisyCircuit, as_noisy
 from .shots import basis_change_ops, readout_observables, rng_from
 
 __all__ = ["TrajectoryResult", "run_trajectories", "TRAJECTORY_MEMORY_BYTES", "DEFAULT_TRAJECTORIES"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import qsim.noise as qn
-from qsim import Circuit, Const, Input, Weight, op, pauli, z_each
+from qsim import Circuit, Const, Input, Weight, op, pauli
 from qsim import gates as G
 from qsim.backends import reference as ref
 from qsim.noise import density as D
@@ -56,7 +56,8 @@ def random_isometry_kraus(nk: int, d: int, seed: int) -> qn.Channel:
 
 def mixed_circuit(n: int = 3) -> Circuit:
     ops = [op(G.RY, 0, Input(0, math.pi)), op(G.RX, 1, Input(1)), op(G.H, 2), op(G.CNOT, (0, 1)),
-           op(G.U3, 2, Weight(0), Weight(1), Const(0.3)), op(G.CRX, (2, 0), Weight(2)), op(G.RZZ, (1, 2), Weight(3, 2.0, 0.1)),
+           op(G.U3, 2, Weight(0), Weight(1), Const(0.3)), op(G.CRX, (2, 0), Weight(2)),
+           op(G.RZZ, (1, 2), Weight(3, 2.0, 0.1)),
            op(G.ISWAP, (0, 2)), op(G.S, 1), op(G.Toffoli, (0, 1, 2)), op(G.RY, 1, Weight(0)), op(G.SWAP, (2, 1)),
            op(G.PhaseShift, 0, Weight(4)), op(G.CZ, (0, 2)), op(G.RXX, (2, 0), Input(2))]
     return Circuit(n, tuple(ops))
@@ -104,7 +105,8 @@ def test_real_fast_path(data):
     w, x = data
     c = Circuit(3, (op(G.RY, 0, Input(0)), op(G.RY, 1, Input(1)), op(G.CNOT, (0, 1)), op(G.RY, 2, Weight(0)),
                     op(G.CZ, (1, 2)), op(G.H, 0), op(G.X, 2), op(G.CNOT, (2, 0))))
-    m = qn.NoiseModel.depolarizing(0.02, 0.05).add(qn.amplitude_damping(0.1), arity=1).add(qn.phase_damping(0.2), arity=2)
+    m = (qn.NoiseModel.depolarizing(0.02, 0.05).add(qn.amplitude_damping(0.1), arity=1)
+         .add(qn.phase_damping(0.2), arity=2))
     noisy = m.apply(c)
     x = x[:, :2]
     got = qn.evolve(noisy, w[:1], x)
