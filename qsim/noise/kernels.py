@@ -31,42 +31,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..backends.numba_kernels import CHUNK_GROUPS, _ins, _insert_all
+from ..backends.numba_kernels import _group_offsets as _offsets
+
 __all__ = ["run_serial", "run_parallel", "chunks_per_row", "correlate", "correlate_serial", "bind_values",
            "CHUNK_GROUPS",
            "MAX_BLOCK_DIM", "TILE"]
 
-#: Groups per parallel chunk when one state is split across threads (the same trade-off as
-#: ``qsim.backends.numba_kernels.CHUNK_GROUPS``: low per-chunk overhead, enough chunks).
-CHUNK_GROUPS = 1 << 11
 #: Largest block dimension (3 physical qubits: ``4**3``).
 MAX_BLOCK_DIM = 64
 #: Consecutive groups processed together by the sparse kernel (unit-stride inner loops).
 TILE = 32
 
 _opts = dict(cache=True, nogil=True)
-
-
-@njit(inline="always")
-def _ins(k, p):
-    return ((k >> p) << (p + 1)) | (k & ((1 << p) - 1))
-
-
-@njit(inline="always")
-def _insert_all(k, ins, nins):
-    for j in range(nins):
-        k = _ins(k, ins[j])
-    return k
-
-
-@njit(inline="always")
-def _offsets(bits, width, out):
-    """Offsets of the ``2**width`` amplitudes of a group (first wire = most significant)."""
-    for l in range(1 << width):
-        o = 0
-        for j in range(width):
-            if (l >> (width - 1 - j)) & 1:
-                o |= 1 << bits[j]
-        out[l] = o
 
 
 @njit(inline="always")
