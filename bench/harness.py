@@ -1,0 +1,341 @@
+"""Plan a benchmark run, execute each configuration in its own subprocess, collect the records.
+
+A *configuration* is one workload × simulator × dtype × thread count; it runs in a fresh
+``python -m bench.worker`` whose thread variables (:data:`THREAD_VARIABLES`) are fixed in its
+environment before anything is imported.  Configurations run one at a time (never two timings
+at once), the reference configuration of each workload (qhybrid-numba, complex128) first: it
+stores the reference outputs every other row is checked against.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .adapters import BACKENDS, DOUBLE, PEERS, SINGLE, adapters_for, get_adapter
+from .measure import MAX_REPEATS, MIN_REPEATS, machine_info
+from .schema import new_document, new_record, now_iso
+from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, build_problem, get_workload
+from .worker import Job
+
+__all__ = [
+    "Options", "plan", "run_jobs", "run_benchmark", "BenchInterrupted", "THREAD_VARIABLES", "DEFAULT_BUDGET", "QUICK",
+    "POINT_TIMEOUT_MIN", "POINT_TIMEOUT_BUDGETS", "STARTUP_ALLOWANCE",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds of timed repeats per point by default; the untimed first run (warm-up and agreement
+#: check) comes on top, and a size whose single run is predicted to exceed it is skipped.
+DEFAULT_BUDGET = 10.0
+#: A point is killed after ``max(POINT_TIMEOUT_MIN, POINT_TIMEOUT_BUDGETS · budget)`` seconds ...
+POINT_TIMEOUT_MIN = 300.0
+POINT_TIMEOUT_BUDGETS = 4.0
+#: ... plus this much for the first point of a worker (imports, JIT compilation of new kernels).
+STARTUP_ALLOWANCE = 180.0
+#: Characters of a crashed worker's stderr kept in the row's reason.
+STDERR_TAIL = 400
+#: Environment variables that fix the thread count of every library before import.
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "QULACS_NUM_THREADS",
+                    "RAYON_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class QuickSettings:
+    """``--quick``: small sizes, double precision, two peers, a short budget (about a minute)."""
+
+    budget: float = 0.25
+    max_repeats: int = 10
+    precisions: tuple[str, ...] = (DOUBLE,)
+    peers: tuple[str, ...] = ("qulacs", "pennylane-lightning", "pennylane-default", "qiskit-aer", "torch-statevector")
+    #: Two peers per workload: the fastest kinds for each (lightning splits W2's batch into one
+    #: tape per sample, seconds per run; default.qubit broadcasts it natively).
+    peers_by_workload: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("W1", ("qulacs", "pennylane-lightning")), ("W2", ("qulacs", "pennylane-default")),
+        ("W3", ("qulacs", "pennylane-lightning")), ("HEAD", ("torch-statevector",)),
+        ("W4", ("qulacs", "qiskit-aer")))
+    backends: tuple[str, ...] = ("numba",)
+
+
+QUICK = QuickSettings()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run; ``None`` fields take the quick, workload or machine default."""
+
+    workloads: tuple[str, ...] = WORKLOAD_ORDER
+    qubits: tuple[int, ...] | None = None
+    batch: tuple[int, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    threads: tuple[int, ...] | None = None
+    backends: tuple[str, ...] | None = None
+    peers: tuple[str, ...] | None = None
+    budget: float | None = None
+    layers: int = DEFAULT_LAYERS
+    seed: int = 0
+    quick: bool = False
+    max_repeats: int | None = None
+
+    def resolved(self) -> "Options":
+        """Defaults filled in (``--quick`` ones where quick); explicit values always win."""
+        q = self.quick
+        return replace(
+            self,
+            budget=self.budget if self.budget is not None else (QUICK.budget if q else DEFAULT_BUDGET),
+            max_repeats=self.max_repeats if self.max_repeats is not None else (QUICK.max_repeats if q else MAX_REPEATS),
+            precisions=self.precisions or (QUICK.precisions if q else (DOUBLE, SINGLE)),
+            peers=self.peers if self.peers is not None else (QUICK.peers if q else None),
+            backends=self.backends if self.backends is not None else (QUICK.backends if q else None),
+            threads=self.threads or (os.cpu_count() or 1,),
+        )
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)   # rows decided without running (unavailable)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(j.sizes) for j in self.jobs)
+
+
+def _sizes(wl, options: Options) -> list[tuple[int, int]]:
+    qubits = options.qubits or (wl.quick_qubits if options.quick else wl.default_qubits)
+    if wl.batched:
+        batches = options.batch or ((wl.quick_batch or wl.default_batch) if options.quick else wl.default_batch,)
+    else:
+        batches = (1,)
+    return sorted({(int(n), int(b)) for n in qubits for b in batches})
+
+
+def _skip_rows(workload: str, simulator: str, backend: str, dtype: str, threads: int, sizes, layers: int,
+               reason: str, device: str = "cpu") -> list[dict]:
+    return [new_record(workload=workload, simulator=simulator, backend=backend, device=device, n_qubits=n,
+                       batch=b, layers=layers, dtype=dtype, threads=threads, status="skipped", reason=reason)
+            for n, b in sizes]
+
+
+def plan(options: Options) -> Plan:
+    """The configurations to run (reference first per workload) and the rows skipped up front."""
+    o = options.resolved()
+    out = Plan()
+    peers_explicit = options.peers is not None
+    peers = tuple(o.peers) if o.peers is not None else PEERS
+    backends_explicit = options.backends is not None
+    backends = tuple(o.backends) if o.backends is not None else BACKENDS
+    top_threads = max(o.threads)
+    for name in o.workloads:
+        wl = get_workload(name)
+        sizes = _sizes(wl, o)
+        layers = o.layers if wl.layered else 0
+        why = wl.unavailable_reason()
+        if why is not None:
+            sim = "qhybrid" if wl.name == "HEAD" else "qhybrid-numba"
+            out.records += _skip_rows(wl.name, sim, "hybrid_step" if wl.name == "HEAD" else "numba",
+                                      "float64" if wl.name == "HEAD" else "complex128", top_threads, sizes,
+                                      layers, why)
+            out.notes.append(f"{wl.name}: skipped ({why})")
+            continue
+        probe = build_problem(wl.name, sizes[0][0], sizes[0][1], o.layers, o.seed)
+        wl_peers = peers
+        if o.quick and not peers_explicit:
+            wl_peers = dict(QUICK.peers_by_workload).get(wl.name, peers)
+        for adapter in adapters_for(wl.name, backends, wl_peers):
+            why = adapter.unavailable_reason()
+            dtypes = [d for p in o.precisions for d in adapter.dtypes(wl.name, p, probe)]
+            is_ref_adapter = adapter.kind == "ours" and adapter.name in ("qhybrid-numba", "qhybrid")
+            ref_dtype = adapter.dtypes(wl.name, DOUBLE, probe)[0] if is_ref_adapter else None
+            if is_ref_adapter and ref_dtype not in dtypes:
+                dtypes = [ref_dtype] + dtypes     # the reference always runs
+            if why is not None:
+                asked = (adapter.kind == "peer" and peers_explicit) or (adapter.kind == "ours" and backends_explicit)
+                if asked:
+                    for d in dtypes or ["complex128"]:
+                        out.records += _skip_rows(wl.name, adapter.name, adapter.name, d, top_threads, sizes,
+                                                  layers, why, adapter.device)
+                out.notes.append(f"{wl.name}/{adapter.name}: not run ({why})")
+                continue
+            for dtype in dtypes:
+                for t in sorted(set(o.threads), reverse=True):
+                    ref = is_ref_adapter and dtype == ref_dtype and t == top_threads
+                    job = Job(workload=wl.name, simulator=adapter.name, dtype=dtype, threads=t, sizes=list(sizes),
+                              layers=o.layers, seed=o.seed, budget=o.budget, reference=ref,
+                              min_repeats=MIN_REPEATS, max_repeats=o.max_repeats)
+                    if ref:
+                        out.jobs.insert(next((i for i, j in enumerate(out.jobs) if j.workload == wl.name),
+                                             len(out.jobs)), job)
+                    else:
+                        out.jobs.append(job)
+    return out
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    """The environment of a worker: thread variables fixed, this package importable."""
+    env = dict(os.environ)
+    for var in THREAD_VARIABLES:
+        env[var] = str(threads)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def point_timeout(budget: float) -> float:
+    return max(POINT_TIMEOUT_MIN, POINT_TIMEOUT_BUDGETS * budget)
+
+
+def _reader(stream, q: queue.Queue) -> None:
+    for line in stream:
+        q.put(line)
+    q.put(None)
+
+
+def _follow(proc: subprocess.Popen, q: queue.Queue, job: Job, timeout: float, done: set, on_record,
+            on_point_start) -> tuple[str | None, tuple[int, int] | None]:
+    """Read the worker's events until it exits or a point times out; returns ``(failure, current point)``."""
+    current: tuple[int, int] | None = None
+    deadline = time.monotonic() + timeout + STARTUP_ALLOWANCE
+    while True:
+        try:
+            line = q.get(timeout=max(0.05, deadline - time.monotonic()))
+        except queue.Empty:
+            if time.monotonic() < deadline:
+                continue
+            _kill(proc)
+            return f"timed out after {timeout:.0f} s ({f'n={current[0]}' if current else 'startup'})", current
+        if line is None:
+            return None, current
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            log.debug("worker said: %s", line.rstrip())
+            continue
+        if ev.get("event") == "start":
+            current = (ev["n_qubits"], ev["batch"])
+            deadline = time.monotonic() + timeout + (STARTUP_ALLOWANCE if not done else 0.0)
+            on_point_start(job, current)
+        elif ev.get("event") == "record":
+            rec = ev["record"]
+            done.add((rec["n_qubits"], rec["batch"]))
+            on_record(rec)
+
+
+def _run_job(job: Job, ref_dir: str, on_record, on_point_start, timeout: float | None = None) -> None:
+    """Run one worker; every size of ``job`` ends up with exactly one record."""
+    job = replace(job, ref_dir=ref_dir)
+    timeout = point_timeout(job.budget) if timeout is None else timeout
+    done: set[tuple[int, int]] = set()
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, env=worker_env(job.threads), text=True,
+                                start_new_session=True)
+        try:
+            q: queue.Queue = queue.Queue()
+            threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
+            try:
+                proc.stdin.write(job.to_json())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            failure, current = _follow(proc, q, job, timeout, done, on_record, on_point_start)
+        finally:
+            if proc.poll() is None:       # interrupted: Ctrl-C reaches only us (the worker has its own session)
+                _kill(proc)
+        rc = proc.wait()
+        if len(done) == len(job.sizes):
+            return
+        err.seek(0)
+        tail = err.read()[-STDERR_TAIL:].strip().replace("\n", " | ")
+        if failure is None:
+            sig = f"signal {-rc}" if rc < 0 else f"code {rc}"
+            hint = " (killed: out of memory?)" if rc in (-signal.SIGKILL, 137) else ""
+            failure = f"worker exited with {sig}{hint}" + (f": {tail}" if tail else "")
+    adapter = get_adapter(job.simulator, job.workload)
+    for n, b in job.sizes:
+        if (n, b) in done:
+            continue
+        bad = current is None or (n, b) == current
+        on_record(new_record(workload=job.workload, simulator=job.simulator,
+                             backend=getattr(adapter, "backend", adapter.name), device=adapter.device,
+                             n_qubits=n, batch=b, layers=job.layers if get_workload(job.workload).layered else 0,
+                             dtype=job.dtype, threads=job.threads, status="failed" if bad else "skipped",
+                             reason=failure if bad else "not run: the worker stopped at a smaller size"))
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the worker we started (its own session) and everything it spawned."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def run_jobs(jobs: list[Job], *, progress: bool = True, ref_dir: str | None = None,
+             timeout: float | None = None) -> list[dict]:
+    """Run the workers one after another (progress bar over points); returns their records."""
+    from tqdm import tqdm
+
+    records: list[dict] = []
+    total = sum(len(j.sizes) for j in jobs)
+    with tempfile.TemporaryDirectory(prefix="qhybrid-bench-ref-") as tmp, \
+            tqdm(total=total, desc="bench", unit="pt", disable=not progress, dynamic_ncols=True) as bar:
+        folder = ref_dir or tmp
+
+        def on_start(job: Job, size) -> None:
+            bar.set_postfix_str(f"{job.workload} {job.simulator} {job.dtype} t={job.threads} n={size[0]}")
+
+        def on_record(rec: dict) -> None:
+            records.append(rec)
+            bar.update(1)
+            if rec["status"] == "failed":
+                log.warning("%s %s %s n=%d: %s", rec["workload"], rec["simulator"], rec["dtype"], rec["n_qubits"],
+                            rec["reason"])
+
+        try:
+            for job in jobs:
+                t0 = time.monotonic()
+                _run_job(job, folder, on_record, on_start, timeout)
+                log.info("%s %s %s threads=%d: %d points in %.1f s", job.workload, job.simulator, job.dtype,
+                         job.threads, len(job.sizes), time.monotonic() - t0)
+        except KeyboardInterrupt:
+            raise BenchInterrupted(records) from None
+    return records
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: ``records`` (or ``document``) holds what was measured until then."""
+
+    def __init__(self, records: list[dict], document: dict | None = None) -> None:
+        super().__init__("benchmark interrupted")
+        self.records = records
+        self.document = document
+
+
+def run_benchmark(options: Options, *, progress: bool = True) -> dict:
+    """Plan, measure the machine, run every configuration; returns the validated document.
+
+    On Ctrl-C raises :class:`BenchInterrupted` whose ``document`` holds the rows measured so far.
+    """
+    created = now_iso()
+    p = plan(options)
+    for note in p.notes:
+        log.info(note)
+    machine = machine_info()
+    try:
+        records = list(p.records) + run_jobs(p.jobs, progress=progress)
+    except BenchInterrupted as exc:
+        raise BenchInterrupted(exc.records, new_document(machine, list(p.records) + exc.records, created)) from None
+    return new_document(machine, records, created=created)
