@@ -36,6 +36,7 @@ __all__ = [
     "Program",
     "lower",
     "DEFAULT_FUSION",
+    "GPU_FUSION",
     "BACKWARD_FUSION",
     "KIND_DENSE1", "KIND_DIAG1", "KIND_DENSE2", "KIND_DIAG2",
     "KIND_CTRL", "KIND_CTRL_X", "KIND_CTRL_DIAG", "KIND_DENSEK",
@@ -46,9 +47,13 @@ KIND_DENSE1, KIND_DIAG1, KIND_DENSE2, KIND_DIAG2 = 0, 1, 2, 3
 KIND_CTRL, KIND_CTRL_X, KIND_CTRL_DIAG, KIND_DENSEK = 4, 5, 6, 7
 SRC_CONST, SRC_WEIGHT, SRC_INPUT = 0, 1, 2
 
-#: Fusion level used when none is given.  Level 2 needs fewer passes than level 1 on every
-#: workload of ``bench`` (W1 n=20-24: 1.0-1.6x faster; W2: 1.3x), see ``qhybrid bench``.
-DEFAULT_FUSION = 2
+#: Fusion level used by the CPU backend when none is given.  Level 2 halves the passes but its
+#: 4×4 passes are compute-bound on CPUs: W1 (L=4) on the 2-core dev machine, level 1 vs 2:
+#: n=20 0.11 vs 0.15 s, n=22 0.80 vs 1.08 s, n=24 4.75 vs 6.04 s (complex128; complex64 alike).
+DEFAULT_FUSION = 1
+#: Fusion level of the GPU (CuPy) backend: fewer, larger passes (one batched GEMM each).  Chosen
+#: by reasoning about launch overhead, not yet measured (no GPU was available).
+GPU_FUSION = 2
 #: Fusion level of the adjoint's backward sweep.  Undoing a fused 4×4 pass factor by factor
 #: costs ~4x the arithmetic of undoing the same gates as 2×2 passes, so the backward sweep runs
 #: the level-1 program (``.lead`` profiling, W2 and W3: backward 3.4x faster than at level 2).

@@ -21,7 +21,7 @@ import numpy as np
 
 from .circuit import Circuit, CircuitError
 from .observables import Observable, PauliString, as_observables
-from .program import DEFAULT_FUSION, lower
+from .program import DEFAULT_FUSION, GPU_FUSION, lower
 from .validate import Batch, check_batch
 
 __all__ = [
@@ -66,7 +66,7 @@ def _check_fusion(fusion: int | None, n_qubits: int = 0, batch: int = 1, backend
             from .backends.numba_backend import preferred_fusion
 
             return preferred_fusion(n_qubits, batch)
-        return DEFAULT_FUSION
+        return GPU_FUSION if backend == "cupy" else DEFAULT_FUSION
     if fusion not in (0, 1, 2):
         raise CircuitError(f"fusion level {fusion!r} must be 0, 1 or 2")
     return fusion
