@@ -34,16 +34,14 @@ SAMPLE_MAJOR_MIN_BATCH = 1
 #: Smallest batch run batch-major (batch innermost, vectorised over samples) for registers up to
 #: :data:`SAMPLE_MAJOR_MAX_QUBITS`.  Below it the inner loop is too short to pay the transposes.
 BATCH_MAJOR_MIN_BATCH = 16
-#: Diagonal observables are evaluated as ``|ψ|² @ S`` with a cached ±1 sign matrix ``S (N, T)``
-#: (BLAS) while ``N · T`` stays below this; above it a single-pass kernel is used.
+#: Diagonal observables are evaluated as ``|ψ|² · S`` with a cached ±1 sign matrix ``S (N, T)``
+#: (in Numba: BLAS's own spinning threads stalled 8 ms per call on a shared machine) while
+#: ``N · T`` stays below this; above it the general Pauli kernel is used.
 DIAG_GEMM_MAX_ENTRIES = 1 << 20
 #: Below this many amplitude updates (``B · 2**n · passes``) a call runs on one thread: entering a
 #: parallel region costs 5-50 µs on an idle machine and up to ~8 ms when another process holds a
 #: core, more than the work itself (n=4, B=256: 0.9 s parallel vs 2 ms serial under load).
 SERIAL_WORK = 1 << 22
-#: Below this many amplitudes in a batch, ``|ψ|²`` is taken with NumPy: a parallel region costs
-#: more than the work (and stalls on an oversubscribed machine).
-SMALL_PARALLEL_WORK = 1 << 16
 
 
 def _matrices(program: Program, theta: np.ndarray, dtype, with_factors: bool):
@@ -214,8 +212,8 @@ def expvals(states: np.ndarray, observables: tuple[Observable, ...], n_qubits: i
     """``⟨O_j⟩`` per sample, ``(B, m)``."""
     idx, flip, sign, phase = _tables(observables, n_qubits, states.dtype)
     if _diag_ok(flip, n_qubits):
-        probs = np.abs(states) ** 2 if states.size < SMALL_PARALLEL_WORK else K.abs2(states)
-        per_term = (probs @ _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
+        with _threads_for(states.size * len(flip)):
+            per_term = K.signed_sums(states, _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
     else:
         with _threads_for(states.size * len(flip)):
             per_term = K.pauli_expvals(states, flip, sign, phase)
@@ -242,10 +240,12 @@ def factor_grads_to_params(program: Program, gtheta: np.ndarray, B: int):
 def _lambda(psi: np.ndarray, observables, cot: np.ndarray, n_qubits: int) -> np.ndarray:
     """``λ_b = Σ_j c_{bj} O_j ψ_b``."""
     idx, flip, sign, phase = _tables(observables, n_qubits, psi.dtype)
-    if _diag_ok(flip, n_qubits):
-        wt = cot[:, idx] * np.real(phase)                               # (B, T)
-        return psi * (wt @ _sign_matrix(n_qubits, tuple(sign.tolist())).T).astype(psi.real.dtype)
     lam = np.empty_like(psi)
+    if _diag_ok(flip, n_qubits):
+        wt = np.ascontiguousarray(cot[:, idx] * np.real(phase))          # (B, T)
+        with _threads_for(psi.size * len(flip)):
+            K.signed_scale(psi, wt, _sign_matrix(n_qubits, tuple(sign.tolist())), lam)
+        return lam
     K.apply_observable_sum(psi, lam, flip, sign, phase, idx, cot)
     return lam
 

@@ -536,3 +536,31 @@ def apply_dense(st, m, per, bits, width, ins, nins):
         k0 = (c - b * cps) * gs
         mrow = m[b] if per else m[0]
         _apply_rng(st[b], mrow, kind, width, bits, 0, ins, nins, 0, k0, k0 + gs)
+
+
+@njit(parallel=True, **_opts)
+def signed_sums(st, S):
+    """``out[b, t] = Σ_i |ψ_b[i]|² S[i, t]`` (diagonal observables; no BLAS threads involved)."""
+    B, N = st.shape
+    T = S.shape[1]
+    out = np.zeros((B, T))
+    for b in prange(B):
+        for i in range(N):
+            v = st[b, i]
+            p = (v * np.conj(v)).real
+            for t in range(T):
+                out[b, t] += p * S[i, t]
+    return out
+
+
+@njit(parallel=True, **_opts)
+def signed_scale(st, wt, S, out):
+    """``out[b, i] = ψ_b[i] · Σ_t wt[b, t] S[i, t]`` (λ = O ψ for diagonal observables)."""
+    B, N = st.shape
+    T = S.shape[1]
+    for b in prange(B):
+        for i in range(N):
+            s = 0.0
+            for t in range(T):
+                s += wt[b, t] * S[i, t]
+            out[b, i] = st[b, i] * s
