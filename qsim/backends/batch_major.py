@@ -244,9 +244,17 @@ def _bm_back_pair(pr, pi, lr, li, i0, i1, fr, fi, dr, di, o, col, want_j, has_im
             _back_core(pr, pi, lr, li, i0, i1, b, _load8(fr, fi, o, b), _load8(dr, di, o, b), want_j, has_im, gacc)
 
 
+@njit(inline="always")
+def _swap_rows(a, i0, i1):
+    for b in range(a.shape[1]):
+        t = a[i0, b]
+        a[i0, b] = a[i1, b]
+        a[i1, b] = t
+
+
 @njit(parallel=True, **_opts)
 def _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, col, f0, f1, f_off, bit, cmask, ins, nins, want, has_im,
-                      gtheta):
+                      gtheta, is_x):
     N, B = pr.shape
     groups = N >> nins
     nch = max(1, groups // BM_CHUNK_GROUPS)
@@ -258,6 +266,13 @@ def _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, col, f0, f1, f_off, bit, c
         for k in range(c * gs, c * gs + gs):
             i0 = _insert_all(k, ins, nins) | cmask
             i1 = i0 | one
+            if is_x:                       # a (controlled) X is its own inverse: swap, no gradient
+                _swap_rows(pr, i0, i1)
+                _swap_rows(lr, i0, i1)
+                if has_im:
+                    _swap_rows(pi, i0, i1)
+                    _swap_rows(li, i0, i1)
+                continue
             for jj in range(nf - 1, -1, -1):
                 _bm_back_pair(pr, pi, lr, li, i0, i1, fr, fi, dr, di, f_off[f0 + jj], col, want[f0 + jj], has_im,
                               part[c, jj])
@@ -268,12 +283,12 @@ def _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, col, f0, f1, f_off, bit, c
 
 
 @njit(**_opts)
-def backward_batch_major(pr, pi, lr, li, fr, fi, dr, di, per, f_start, f_off, bits, ctrl_mask, ins, nins, want,
-                         has_im, gtheta):
+def backward_batch_major(pr, pi, lr, li, fr, fi, dr, di, per, kind, f_start, f_off, bits, ctrl_mask, ins, nins,
+                         want, has_im, gtheta):
     """Backward sweep (passes in reverse) for programs of one-target passes; ``gtheta (F, B)``."""
     for p in range(bits.shape[0] - 1, -1, -1):
         _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, -1 if per[p] else 0, f_start[p], f_start[p + 1], f_off,
-                          bits[p, 0], ctrl_mask[p], ins[p], nins[p], want, has_im, gtheta)
+                          bits[p, 0], ctrl_mask[p], ins[p], nins[p], want, has_im, gtheta, kind[p] == KIND_CTRL_X)
 
 
 def supported_backward(program) -> bool:

@@ -158,7 +158,7 @@ def _adjoint_batch_major(program: Program, bp: Program, observables, cot, weight
     fr, fi = _planes(fm, rdt, False)
     dr, di = _planes(dfm, rdt, False)
     gT = np.zeros((bp.n_factors, B))
-    BM.backward_batch_major(re, im, lr, li, fr, fi, dr, di, bp.per_sample_pass, bp.f_start, bp.f_off, bp.bits,
+    BM.backward_batch_major(re, im, lr, li, fr, fi, dr, di, bp.per_sample_pass, bp.kind, bp.f_start, bp.f_off, bp.bits,
                             bp.ctrl_mask, bp.ins_bits, bp.n_ins, bp.src != 0, not real, gT)
     gw, gx = factor_grads_to_params(bp, gT.T, B)
     gs = 2 * _unplanes(lr, li, dtype) if state is not None else None

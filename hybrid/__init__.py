@@ -1,0 +1,77 @@
+"""qhybrid's hybrid quantum-classical heads: fine-tune a classifier on frozen sentence embeddings.
+
+Importing :mod:`hybrid` does not import torch: every public name is resolved on first access
+(module ``__getattr__``), so ``import hybrid`` stays cheap for tools that only need the data
+or CLI plumbing.
+
+Public API (module in brackets):
+
+* torch entry point [function]: ``circuit_expval``, ``CircuitExpval``, ``Execution``
+* modules [layers, head]: ``QuantumLayer``, ``AmplitudeEncoder``, ``QPUModule``, ``QuantumHead``
+  and their configs ``EncoderConfig``, ``QPUConfig``, ``HeadConfig``; ``preset``,
+  ``search_parameter_count``
+* runs [experiment]: ``RunConfig``, ``DataConfig``, ``train_run``, ``evaluate_run``, ``prepare_data``
+* data [data, embeddings]: ``load_sst2``, ``paper_splits``, ``make_splits``, ``embed_corpus``,
+  ``load_precomputed``, ``SentenceEncoder``
+* training [training, seeding]: ``TrainConfig``, ``fit``, ``evaluate``, ``save_checkpoint``,
+  ``load_checkpoint``, ``seed_everything``
+* baselines [baselines]: ``make_baseline``, ``MLPHead``
+
+Example::
+
+    import hybrid
+    cfg = hybrid.preset("default", input_dim=384)
+    head = hybrid.QuantumHead(cfg)            # 256 trainable parameters
+    logits = head(embeddings)                 # (B, 2), gradients by qsim's adjoint VJP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> submodule that defines it.
+_EXPORTS: dict[str, str] = {
+    "circuit_expval": "function", "CircuitExpval": "function", "Execution": "function",
+    "QuantumLayer": "layers", "AmplitudeEncoder": "layers", "QPUModule": "layers",
+    "EncoderConfig": "layers", "QPUConfig": "layers", "amplitude_state": "layers",
+    "QuantumHead": "head", "HeadConfig": "head", "preset": "head", "PRESETS": "head",
+    "search_parameter_count": "head",
+    "RunConfig": "experiment", "DataConfig": "experiment", "train_run": "experiment",
+    "evaluate_run": "experiment", "prepare_data": "experiment", "load_run_model": "experiment",
+    "load_sst2": "data", "paper_splits": "data", "make_splits": "data", "standard_splits": "data",
+    "embed_corpus": "embeddings", "load_precomputed": "embeddings", "SentenceEncoder": "embeddings",
+    "gather": "embeddings",
+    "TrainConfig": "training", "fit": "training", "evaluate": "training", "predict": "training",
+    "save_checkpoint": "training", "load_checkpoint": "training",
+    "seed_everything": "seeding",
+    "make_baseline": "baselines", "MLPHead": "baselines",
+}
+
+__all__ = sorted(_EXPORTS)
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hybrid' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
+    from .baselines import MLPHead, make_baseline
+    from .data import load_sst2, make_splits, paper_splits, standard_splits
+    from .embeddings import SentenceEncoder, embed_corpus, gather, load_precomputed
+    from .experiment import DataConfig, RunConfig, evaluate_run, load_run_model, prepare_data, train_run
+    from .function import CircuitExpval, Execution, circuit_expval
+    from .head import PRESETS, HeadConfig, QuantumHead, preset, search_parameter_count
+    from .layers import AmplitudeEncoder, EncoderConfig, QPUConfig, QPUModule, QuantumLayer, amplitude_state
+    from .seeding import seed_everything
+    from .training import TrainConfig, evaluate, fit, load_checkpoint, predict, save_checkpoint

@@ -1,0 +1,352 @@
+"""``qhybrid``: train and evaluate heads on SST-2; ``bench`` and ``energy`` sub-commands.
+
+Sub-commands:
+
+* ``qhybrid train``: train the quantum head (``--head PRESET``, flags, or ``--config FILE``) or
+  a classical baseline (``--baseline NAME``) into a run folder (``config.json``,
+  ``metrics.json``, checkpoint) and print the test accuracy next to logistic regression.
+* ``qhybrid evaluate RUN``: accuracy of a run folder's model on a split.
+* ``qhybrid bench ...`` / ``qhybrid energy ...``: delegate to :mod:`bench.cli` /
+  :mod:`energy.cli` (imported only when asked for).
+
+Data: ``--data DIR`` (or ``$QHYBRID_DATA``; without either SST-2 is downloaded from the hub) and
+``--embeddings FILE.npz`` (or ``$QHYBRID_EMBEDDINGS``; without either the sentences are encoded
+with the bundled MiniLM, cached on disk).  Bad input prints one line naming it and exits 2.
+
+Example::
+
+    qhybrid train --data ../shared/data/sst2 \\
+                  --embeddings ../shared/data/embeddings/sst2-all-MiniLM-L6-v2.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_DATA"]
+
+EXIT_OK, EXIT_USAGE, EXIT_DATA = 0, 2, 3
+#: Sub-commands provided by other packages: name -> (module, one-line help).
+DELEGATED = {
+    "bench": ("bench.cli", "simulator benchmarks (bench.cli)"),
+    "energy": ("energy.cli", "energy per inference and the QPU/GPU cross-over (energy.cli)"),
+}
+DEFAULT_RUNS = "runs"
+
+logger = logging.getLogger("qhybrid")
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", metavar="DIR",
+                   help="SST-2 folder with train.tsv, dev.tsv, test.tsv (default: $QHYBRID_DATA, else the hub)")
+    g.add_argument("--embeddings", metavar="FILE",
+                   help="precomputed embeddings .npz or folder (default: $QHYBRID_EMBEDDINGS, else encode)")
+    g.add_argument("--embedding-model", metavar="MODEL",
+                   help="sentence-transformer for encoding: a folder or hub id (default: bundled all-MiniLM-L6-v2)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``qhybrid`` argument parser (``bench`` / ``energy`` options are added on use)."""
+    from hybrid.head import LINEAR_INPUTS, MERGES, PRESETS
+
+    parser = argparse.ArgumentParser(prog="qhybrid", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch and the qsim kernels (default: all; 1 is faster for small "
+                             "heads on a busy machine)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a quantum head or a baseline into a run folder",
+                       description="Train on SST-2 embeddings; writes config.json, metrics.json and a checkpoint.")
+    _add_data_args(t)
+    g = t.add_argument_group("split")
+    g.add_argument("--split", choices=("paper", "standard"), help="paper: 435/77/9,101 seeded (default)")
+    g.add_argument("--split-seed", type=int, metavar="N", help="seed of the paper split (default 0)")
+    g.add_argument("--max-test", type=int, metavar="N", help="score only the first N test sentences")
+    g = t.add_argument_group("model")
+    g.add_argument("--config", metavar="FILE", help="a RunConfig JSON file (flags override its values)")
+    g.add_argument("--baseline", metavar="NAME",
+                   help="train a classical baseline instead: logreg, svc, svc-c100, mlp-<h>, mlp-matched")
+    g.add_argument("--head", choices=sorted(PRESETS), help="quantum head preset (default: default)")
+    g.add_argument("--encoders", type=int, metavar="E", help="number of amplitude encoders")
+    g.add_argument("--qubits", type=int, metavar="Q", help="qubits per encoder")
+    g.add_argument("--encoder-layers", type=int, metavar="M", help="long-range layers per encoder")
+    g.add_argument("--connectivity", type=int, metavar="C", help="connectivity of every PQC")
+    g.add_argument("--merge", choices=MERGES, help="how encoder outputs are merged")
+    g.add_argument("--bias", type=float, metavar="B",
+                   help="constant in the first padding amplitude (0: the paper's plain amplitude encoding)")
+    g.add_argument("--reuploads", type=int, metavar="N", help="data re-uploading blocks of the QPU module")
+    g.add_argument("--qpu-layers", type=int, metavar="R", help="layers of the final QPU PQC")
+    g.add_argument("--shared", action=argparse.BooleanOptionalAction, default=None,
+                   help="share PQC1 weights across re-uploading blocks")
+    g.add_argument("--measured", type=int, metavar="QM", help="measured QPU qubits")
+    g.add_argument("--linear-input", choices=LINEAR_INPUTS, help="linear layer on the QPU output or on [encoders, QPU]")
+    g.add_argument("--shots", type=int, metavar="S", help="QPU shots per evaluation (default: exact)")
+    g.add_argument("--gradient", choices=("adjoint", "param_shift"), help="QPU gradient method")
+    g.add_argument("--noise", metavar="JSON", help="QPU noise model spec for qsim.noise (JSON or preset name)")
+    g.add_argument("--dtype", choices=("float32", "float64"), help="simulation precision")
+    g = t.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--optimizer", choices=("adam", "adamw"))
+    g.add_argument("--scheduler", choices=("none", "exponential", "cosine"))
+    g.add_argument("--patience", type=int, help="early stopping after N epochs without improvement")
+    g.add_argument("--seed", type=int, help="seed of initialisation and mini-batch order")
+    g = t.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR", help=f"run folder (default: {DEFAULT_RUNS}/<time>-<model>)")
+    g.add_argument("--no-reference", action="store_true", help="skip the logistic-regression reference")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    e = sub.add_parser("evaluate", help="accuracy of a run folder's model on a split")
+    e.add_argument("run", metavar="RUN", help="a run folder written by qhybrid train")
+    e.add_argument("--split", choices=("train", "validation", "test"), default="test")
+    _add_data_args(e)
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    for name, (_, help_) in DELEGATED.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Config from flags
+
+
+#: ``train`` flag -> dotted path in :class:`~hybrid.head.HeadConfig`.
+HEAD_FLAGS = {
+    "encoders": ("n_encoders",), "merge": ("merge",), "linear_input": ("linear_input",), "dtype": ("dtype",),
+    "qubits": ("encoder.n_qubits",), "encoder_layers": ("encoder.layers",), "bias": ("encoder.bias",),
+    "connectivity": ("encoder.connectivity", "qpu.connectivity"),
+    "reuploads": ("qpu.reuploads",), "qpu_layers": ("qpu.layers",), "shared": ("qpu.shared",),
+    "measured": ("qpu.measured",), "shots": ("qpu.shots",), "gradient": ("qpu.gradient",),
+}
+#: ``train`` flag -> :class:`~hybrid.experiment.DataConfig` field.
+DATA_FLAGS = {"data": "data", "embeddings": "embeddings", "embedding_model": "embedding_model",
+              "split": "split", "split_seed": "seed", "max_test": "max_test"}
+TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "scheduler", "patience", "seed")
+
+
+def _read_config_file(path_text: str) -> dict[str, Any]:
+    path = Path(path_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def run_config_from_args(args: argparse.Namespace):
+    """``(RunConfig, head_changes)`` from ``--config`` and the flags (flags win).
+
+    ``head_changes`` maps dotted :class:`~hybrid.head.HeadConfig` paths to values; they are
+    applied by :func:`apply_head_changes` once the embedding size is known (the preset head
+    depends on it).
+    """
+    from hybrid.experiment import QUANTUM_TRAIN_DEFAULT, RunConfig
+
+    base = _read_config_file(args.config) if args.config else {}
+    if args.baseline:
+        base["model"] = args.baseline
+    if args.head:
+        base["preset"], base["head"] = args.head, None
+    data = dict(base.get("data") or {})
+    data.update({key: getattr(args, flag) for flag, key in DATA_FLAGS.items() if getattr(args, flag) is not None})
+    base["data"] = data
+    train_changes = {f: getattr(args, f) for f in TRAIN_FLAGS if getattr(args, f) is not None}
+    if args.no_progress:
+        train_changes["progress"] = False
+    if train_changes:
+        from hybrid.baselines import MLP_DEFAULT_CONFIG
+
+        default = MLP_DEFAULT_CONFIG if str(base.get("model", "")).startswith("mlp") else QUANTUM_TRAIN_DEFAULT
+        base["train"] = {**(base.get("train") or default.to_dict()), **train_changes}
+    if args.no_reference:
+        base["reference"] = False
+    cfg = RunConfig.from_dict(base)
+    head_changes = {path: getattr(args, flag) for flag, paths in HEAD_FLAGS.items()
+                    for path in paths if getattr(args, flag) is not None}
+    if args.noise is not None:
+        head_changes["qpu.noise"] = _parse_noise(args.noise)
+    if head_changes and not cfg.is_quantum:
+        raise ValueError(f"quantum-head options {sorted(head_changes)} do not apply to the baseline {cfg.model!r}")
+    return cfg, head_changes
+
+
+def _parse_noise(text: str) -> Any:
+    """``--noise`` as a JSON value (a mapping spec) or, when not JSON, a preset name."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_head_changes(cfg, changes: dict[str, Any], input_dim: int):
+    """``cfg`` with its head (explicit, or the preset for ``input_dim``) updated by ``changes``."""
+    from hybrid.experiment import RunConfig
+    from hybrid.head import HeadConfig
+
+    if not changes:
+        return cfg
+    head = cfg.head_for(input_dim).to_dict()
+    for path, value in changes.items():
+        d = head
+        *parents, last = path.split(".")
+        for key in parents:
+            d = d[key]
+        d[last] = value
+    return RunConfig.from_dict({**cfg.to_dict(), "head": HeadConfig.from_dict(head).to_dict()})
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+def _default_out(model: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(DEFAULT_RUNS) / f"{stamp}-{model}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hybrid.experiment import prepare_data, train_run
+
+    cfg, head_changes = run_config_from_args(args)
+    if cfg.data.data is None and not os.environ.get("QHYBRID_DATA"):
+        print("no --data folder and no $QHYBRID_DATA: downloading SST-2 (SetFit/sst2) from the Hugging Face hub "
+              "(offline? pass --data /path/to/sst2)", file=sys.stderr)
+    ds = prepare_data(cfg.data)
+    cfg = apply_head_changes(cfg, head_changes, ds.dim)
+    out = Path(args.out) if args.out else _default_out(cfg.model)
+    if cfg.is_quantum:
+        h = cfg.head_for(ds.dim)
+        info = h.describe()
+        print(f"quantum head: {h.n_encoders} encoder(s) x {info['encoder_qubits']} qubits ({info['resize']} "
+              f"{ds.dim} -> {2 ** info['encoder_qubits']}), QPU {info['qpu_qubits']} qubits, "
+              f"{info['parameters']['total']} parameters", file=sys.stderr)
+    print(f"data: {ds.info['source']} ({ds.info['protocol']} split: "
+          + ", ".join(f"{k} {v}" for k, v in ds.info["splits"].items()) + f"), embeddings d={ds.dim}", file=sys.stderr)
+    result = train_run(cfg, out, dataset=ds)
+    m = result.metrics
+    if args.json:
+        print(json.dumps(m, indent=2, default=str))
+        return EXIT_OK
+    name = "quantum head" if cfg.is_quantum else cfg.model
+    rows = [(name, m["parameters"], m["validation"]["accuracy"], m["test"]["accuracy"])]
+    ref = (m.get("reference") or {}).get("logreg")
+    if ref:
+        rows.append(("logistic regression", ref["parameters"], ref["validation_accuracy"], ref["test_accuracy"]))
+    print(f"{'model':<22}{'params':>8}{'val acc':>10}{'test acc':>10}")
+    for r in rows:
+        print(f"{r[0]:<22}{r[1]:>8}{r[2]:>10.4f}{r[3]:>10.4f}")
+    print(f"test sentences: {m['test']['n']}; trained in {m['train_seconds']:.1f} s; run folder: {out}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from hybrid.experiment import evaluate_run
+
+    res = evaluate_run(args.run, args.split, data=args.data, embeddings=args.embeddings)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        extra = f", loss {res['loss']:.4f}" if "loss" in res else ""
+        print(f"{args.run}: {res['split']} accuracy {res['accuracy']:.4f} on {res['n']} sentences{extra}")
+    return EXIT_OK
+
+
+def run_delegated(name: str, argv: Sequence[str]) -> int:
+    """``qhybrid bench|energy ARGS``: import the owner's ``cli`` module and run it."""
+    module_name, help_ = DELEGATED[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        print(f"qhybrid {name}: this installation has no {module_name} module ({exc}); "
+              f"the {name} sub-command is unavailable", file=sys.stderr)
+        return EXIT_USAGE
+    missing = [f for f in ("add_arguments", "run") if not callable(getattr(module, f, None))]
+    if missing:
+        print(f"qhybrid {name}: {module_name} lacks {', '.join(missing)}(); the {name} sub-command is unavailable",
+              file=sys.stderr)
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(prog=f"qhybrid {name}", description=help_)
+    module.add_arguments(parser)
+    args = parser.parse_args(list(argv))
+    return int(module.run(args) or 0)
+
+
+def _set_threads(n: int) -> None:
+    """Use ``n`` CPU threads in torch and in qsim's numba kernels."""
+    if n < 1:
+        raise ValueError("must be >= 1")
+    import numba
+    import torch
+
+    if n > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"at most {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS) are available")
+    torch.set_num_threads(n)
+    numba.set_num_threads(n)
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbosity < 2:
+        logging.getLogger("numba").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qhybrid`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is not None and argv[first] in DELEGATED:
+        _setup_logging(sum(a.count("v") for a in argv[:first] if a.startswith("-") and set(a[1:]) == {"v"}))
+        return run_delegated(argv[first], argv[first + 1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.threads is not None:
+        try:
+            _set_threads(args.threads)
+        except ValueError as exc:
+            print(f"qhybrid: --threads {args.threads}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    from hybrid.data import DataFormatError, DataUnavailableError
+    from hybrid.embeddings import EmbeddingError
+
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        return cmd_evaluate(args)
+    except (DataUnavailableError, DataFormatError, EmbeddingError, FileNotFoundError) as exc:
+        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except ValueError as exc:
+        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"qhybrid {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,304 @@
+"""The paper's quantum head (paper.md section 3, Fig. 1), its parameter count and presets.
+
+.. code-block:: text
+
+    e ∈ R^d ──┬─► AmplitudeEncoder_1 ─► z_1 ∈ [-1,1]^Q ─┐
+              ├─► …                                     ├─ merge (concat | mean | sum) ─► z ∈ R^{Q_c}
+              └─► AmplitudeEncoder_E ─► z_E ────────────┘
+    z ─► QPUModule (Q_c qubits) ─► q ∈ [-1,1]^{Q_m} ─► Linear(q) or Linear([z, q]) ─► logits ∈ R^k
+
+``Q_c = E·Q`` for ``concat`` and ``Q`` otherwise.  The parameter count is
+
+.. math::  P = E·(M·C·Q + Q·[\\text{enc. RY column}])
+             + (1 \\text{ if shared else } N)·L_1·C'·Q_c + R·C'·Q_c + Q_c·[\\text{QPU RY column}]
+             + (n_\\text{lin} + 1)·k,
+
+with ``n_lin = Q_m`` (``linear_input="qpu_only"``, the reading consistent with the paper's 886,
+paper.md 3.4) or ``Q_c + Q_m`` (``"concat"``, MerLin's reading of the quoted ``(Q_c + 1)·k``).  :meth:`HeadConfig.parameter_counts` evaluates it without
+building anything; :attr:`QuantumHead.n_parameters` counts the built module (they agree).
+
+Presets (:data:`PRESETS`):
+
+* ``"default"`` - the paper's architecture sized to the embedding, small enough to train on the
+  paper split in a minute or two on 2 cores: E = 2 encoders of ``Q = ceil(log2 d)`` qubits
+  (9 for 384-d MiniLM, 10 for 768-d mpnet), M = 2, C = ⌊Q/2⌋ (every pair coupled), merged by
+  mean; QPU N = 2, R = 1; linear on ⟨Z_0⟩ (256 parameters at d = 384, 354 at d = 768).
+* ``"paper-886"`` - a 14-qubit head with exactly 886 parameters: E = 2 encoders of 14 qubits,
+  M = 2, C = 7 (every pair coupled), merged by mean; QPU N = 3, R = 2, C = 7; linear on the one
+  measured qubit: 2·196 + 3·98 + 2·98 + 4 = 886.  The count alone does not determine the
+  configuration (:func:`search_parameter_count` finds 19,589 in its space); this is the first
+  by :data:`PAPER_886_PREFERENCES`.
+* ``"fig3"`` - an encoder with Fig. 3's block: ``long_range_pqc(4, 3, 2, ry_column_after=0)``,
+  28 angles.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from qsim.ansatz import long_range_pqc_num_weights
+
+from hybrid.config import DTYPES, JSONConfig, check_choice, check_int
+from hybrid.layers import AmplitudeEncoder, EncoderConfig, QPUConfig, QPUModule
+
+__all__ = [
+    "LINEAR_INPUTS",
+    "MERGES",
+    "PAPER_886_PREFERENCES",
+    "PRESETS",
+    "HeadConfig",
+    "QuantumHead",
+    "preset",
+    "search_parameter_count",
+]
+
+logger = logging.getLogger(__name__)
+
+MERGES = ("concat", "mean", "sum")
+LINEAR_INPUTS = ("qpu_only", "concat")
+
+
+@dataclass
+class HeadConfig(JSONConfig):
+    """Configuration of :class:`QuantumHead`; round-trips through JSON.
+
+    Attributes:
+        input_dim: d, the embedding size (384 MiniLM, 768 mpnet).
+        n_encoders: E parallel amplitude encoders (all see the full embedding).
+        encoder: :class:`~hybrid.layers.EncoderConfig` shared by the E encoders (own weights each).
+        merge: ``"concat"`` (Q_c = E·Q), ``"mean"`` or ``"sum"`` (Q_c = Q) of the encoder outputs.
+        qpu: :class:`~hybrid.layers.QPUConfig` of the second module, on Q_c qubits.
+        linear_input: ``"qpu_only"`` (Linear(Q_m → k)) or ``"concat"`` (Linear(Q_c + Q_m → k)).
+        n_classes: k.
+        dtype: ``"float32"`` (qsim single precision, the default) or ``"float64"``.
+    """
+
+    input_dim: int = 384
+    n_encoders: int = 2
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    merge: str = "mean"
+    qpu: QPUConfig = field(default_factory=QPUConfig)
+    linear_input: str = "qpu_only"
+    n_classes: int = 2
+    dtype: str = "float32"
+
+    _nested = {"encoder": EncoderConfig, "qpu": QPUConfig}
+
+    def __post_init__(self) -> None:
+        o = "HeadConfig"
+        self.input_dim = check_int(o, "input_dim", self.input_dim, 1)
+        self.n_encoders = check_int(o, "n_encoders", self.n_encoders, 1)
+        if isinstance(self.encoder, Mapping):
+            self.encoder = EncoderConfig.from_dict(self.encoder)
+        if isinstance(self.qpu, Mapping):
+            self.qpu = QPUConfig.from_dict(self.qpu)
+        if not isinstance(self.encoder, EncoderConfig):
+            raise ValueError(f"HeadConfig.encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
+        if not isinstance(self.qpu, QPUConfig):
+            raise ValueError(f"HeadConfig.qpu must be a QPUConfig, got {type(self.qpu).__name__}")
+        check_choice(o, "merge", self.merge, MERGES)
+        check_choice(o, "linear_input", self.linear_input, LINEAR_INPUTS)
+        self.n_classes = check_int(o, "n_classes", self.n_classes, 2)
+        check_choice(o, "dtype", self.dtype, tuple(DTYPES))
+        self.encoder.resolved_resize(self.input_dim)
+        self.qpu.check_qubits(self.qpu_qubits)
+
+    @property
+    def qpu_qubits(self) -> int:
+        """Q_c: ``E·Q`` for ``concat``, else ``Q``."""
+        q = self.encoder.n_qubits
+        return self.n_encoders * q if self.merge == "concat" else q
+
+    @property
+    def linear_inputs(self) -> int:
+        return self.qpu.measured + (self.qpu_qubits if self.linear_input == "concat" else 0)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """``{"encoders", "qpu", "linear", "total"}`` from the formula in the module docstring."""
+        enc = self.n_encoders * self.encoder.n_weights
+        qpu = self.qpu.n_weights(self.qpu_qubits)
+        lin = (self.linear_inputs + 1) * self.n_classes
+        return {"encoders": enc, "qpu": qpu, "linear": lin, "total": enc + qpu + lin}
+
+    def describe(self) -> dict[str, Any]:
+        """Derived facts for run records: qubit counts, resize applied, parameter counts."""
+        return {
+            "encoder_qubits": self.encoder.n_qubits,
+            "qpu_qubits": self.qpu_qubits,
+            "resize": self.encoder.resolved_resize(self.input_dim),
+            "parameters": self.parameter_counts(),
+        }
+
+
+class QuantumHead(nn.Module):
+    """The paper's head: ``logits = Linear(QPU(merge(Enc_1(e), …, Enc_E(e))) [⊕ merged])``.
+
+    Args:
+        config: :class:`HeadConfig` (default: ``HeadConfig()``).
+
+    ``forward(e (B, d)) -> logits (B, k)``.  Weights are drawn from torch's global generator;
+    call :func:`hybrid.seeding.seed_everything` first for a reproducible initialisation.
+    """
+
+    def __init__(self, config: HeadConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else HeadConfig()
+        c = self.config
+        dtype = DTYPES[c.dtype]
+        self.encoders = nn.ModuleList(AmplitudeEncoder(c.input_dim, c.encoder, dtype=dtype) for _ in range(c.n_encoders))
+        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype)
+        self.linear = nn.Linear(c.linear_inputs, c.n_classes, dtype=dtype)
+
+    @property
+    def n_parameters(self) -> int:
+        """Trainable parameters of the built module (equals ``config.parameter_counts()["total"]``)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The merged first-module output ``z`` ``(B, Q_c)``."""
+        zs = [enc(x) for enc in self.encoders]
+        if len(zs) == 1:
+            return zs[0]
+        if self.config.merge == "concat":
+            return torch.cat(zs, dim=1)
+        stacked = torch.stack(zs, dim=0)
+        return stacked.mean(dim=0) if self.config.merge == "mean" else stacked.sum(dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.features(x)
+        q = self.qpu(z)
+        return self.linear(q if self.config.linear_input == "qpu_only" else torch.cat([z, q], dim=1))
+
+
+# --------------------------------------------------------------------------------------------
+# Presets and the parameter-count search
+
+
+def _default(input_dim: int = 384) -> HeadConfig:
+    q = max(2, math.ceil(math.log2(input_dim)))
+    c = q // 2  # every pair of qubits coupled, as in the paper-886 preset
+    return HeadConfig(
+        input_dim=input_dim, n_encoders=2,
+        encoder=EncoderConfig(n_qubits=q, layers=2, connectivity=c),
+        merge="mean",
+        qpu=QPUConfig(reuploads=2, block_layers=1, connectivity=c, layers=1),
+        linear_input="qpu_only",
+    )
+
+
+def _paper_886(input_dim: int = 768) -> HeadConfig:
+    return HeadConfig(
+        input_dim=input_dim, n_encoders=2,
+        encoder=EncoderConfig(n_qubits=14, layers=2, connectivity=7),
+        merge="mean",
+        qpu=QPUConfig(reuploads=3, block_layers=1, connectivity=7, layers=2),
+        linear_input="qpu_only",
+    )
+
+
+def _fig3(input_dim: int = 16) -> HeadConfig:
+    return HeadConfig(
+        input_dim=input_dim, n_encoders=1,
+        encoder=EncoderConfig(n_qubits=4, layers=3, connectivity=2, ry_column_after=0),
+        merge="mean",
+        qpu=QPUConfig(reuploads=1, connectivity=2, layers=1),
+    )
+
+
+#: Preset name -> builder ``(input_dim) -> HeadConfig``.
+PRESETS = {"default": _default, "paper-886": _paper_886, "fig3": _fig3}
+
+
+def preset(name: str, input_dim: int | None = None) -> HeadConfig:
+    """A preset :class:`HeadConfig` (:data:`PRESETS`) for embeddings of size ``input_dim``.
+
+    ``"default"`` sizes its encoders to the embedding (``Q = ceil(log2 d)``).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown head preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]() if input_dim is None else PRESETS[name](input_dim)
+
+
+#: How :func:`search_parameter_count` ranks the configurations that hit a count, most important
+#: first (all are project choices, paper.md [INF]): several encoders ("Multi sQE"); encoders
+#: wide enough for a 768-d embedding without truncation (Q >= 10); the linear layer on the
+#: measured qubit only (paper.md 3.4); one connectivity for every PQC; no extra RY columns;
+#: separate re-uploading weights (MerLin); re-uploading that re-uploads (N >= 2); the widest
+#: connectivity; then the most even split of layers between M, N and R.
+PAPER_886_PREFERENCES = (
+    "n_encoders >= 2", "encoder qubits >= 10", "linear_input == qpu_only", "one connectivity",
+    "no RY columns", "separate blocks", "reuploads >= 2", "largest connectivity", "balanced M, N, R",
+)
+
+
+def _candidates(target: int, qpu_qubits: int, max_encoders: int, max_layers: int, max_connectivity: int,
+                input_dim: int, n_classes: int) -> Iterator[HeadConfig]:
+    """Configs whose count is ``target``; counts by arithmetic, configs built only for hits."""
+    Qc = qpu_qubits
+    for E, merge in itertools.product(range(1, max_encoders + 1), ("concat", "mean")):
+        if merge == "concat" and (Qc % E or Qc // E < 2):
+            continue
+        if merge == "mean" and E == 1:  # one encoder: concat and mean coincide
+            continue
+        Q = Qc // E if merge == "concat" else Qc
+        for M, C, ecol, lin in itertools.product(range(1, max_layers + 1), range(1, min(Q - 1, max_connectivity) + 1),
+                                                 (None, 0), LINEAR_INPUTS):
+            enc = E * long_range_pqc_num_weights(Q, M, C, ecol)
+            n_lin = 1 + (Qc if lin == "concat" else 0)
+            rest = target - enc - (n_lin + 1) * n_classes
+            if rest <= 0:
+                continue
+            for N, Cq, R, shared in itertools.product(range(1, max_layers + 1), range(1, min(Qc - 1, max_connectivity) + 1),
+                                                      range(0, max_layers + 1), (False, True)):
+                if shared and N == 1:
+                    continue
+                for qcol in ((None, 0) if R else (None,)):
+                    blocks = (1 if shared else N) * Cq * Qc
+                    if blocks + long_range_pqc_num_weights(Qc, R, Cq, qcol) != rest:
+                        continue
+                    cfg = HeadConfig(
+                        input_dim=input_dim, n_encoders=E, merge=merge, linear_input=lin, n_classes=n_classes,
+                        encoder=EncoderConfig(n_qubits=Q, layers=M, connectivity=C, ry_column_after=ecol),
+                        qpu=QPUConfig(reuploads=N, block_layers=1, connectivity=Cq, layers=R,
+                                      ry_column_after=qcol, shared=shared))
+                    assert cfg.parameter_counts()["total"] == target  # the formula above is the config's
+                    yield cfg
+
+
+def _preference_key(c: HeadConfig) -> tuple:
+    e, q = c.encoder, c.qpu
+    layers = (e.layers, q.reuploads, q.layers)
+    return (
+        c.n_encoders < 2, e.n_qubits < 10, c.linear_input != "qpu_only", e.connectivity != q.connectivity,
+        (e.ry_column_after is not None) + (q.ry_column_after is not None), q.shared, q.reuploads < 2,
+        -min(e.connectivity, q.connectivity), max(layers) - min(layers), -q.reuploads, e.layers,
+    )
+
+
+def search_parameter_count(target: int = 886, qpu_qubits: int = 14, *, max_encoders: int = 4,
+                           max_layers: int = 8, max_connectivity: int = 7,
+                           input_dim: int = 768) -> list[HeadConfig]:
+    """Every head in a bounded space whose :meth:`HeadConfig.parameter_counts` total is ``target``.
+
+    Space: E in 1..max_encoders; merge concat (Q = Q_c/E) or mean (Q = Q_c; sum counts the
+    same); M, N in 1..max_layers; R in 0..max_layers; C, C' in 1..min(Q-1, max_connectivity);
+    an RY column in the encoders and/or PQC2 or not; shared or separate PQC1 blocks of one
+    layer; Q_m = 1; linear on the QPU output or on [encoders, QPU].  ``k = 2``.
+
+    Returns:
+        the matches, best first by :data:`PAPER_886_PREFERENCES`.
+    """
+    check_int("search", "target", target, 1)
+    check_int("search", "qpu_qubits", qpu_qubits, 2)
+    hits = list(_candidates(target, qpu_qubits, max_encoders, max_layers, max_connectivity, input_dim, 2))
+    hits.sort(key=_preference_key)
+    return hits
+

@@ -1,0 +1,211 @@
+"""hybrid.cli / hybrid.experiment: the qhybrid command, run folders, the SST-2 pipeline end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import types
+
+import pytest
+
+from hybrid import cli
+from hybrid.experiment import DataConfig, RunConfig, evaluate_run, read_run_config
+from hybrid.head import preset
+from hybrid.training import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def _serial_numba():
+    """Small circuits: numba's parallel regions only add overhead on a busy 2-core box."""
+    import numba
+
+    prev = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(prev)
+
+
+@pytest.fixture
+def data_args(sst2_dir, minilm_npz):
+    return ["--data", str(sst2_dir), "--embeddings", str(minilm_npz), "--max-test", "300", "--no-progress"]
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline end to end on the shared data
+
+
+def test_train_quantum_then_evaluate(tmp_path, data_args, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(["train", *data_args, "--epochs", "2", "--encoder-layers", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == cli.EXIT_OK, captured.err
+    assert "quantum head" in captured.out and "logistic regression" in captured.out
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.json", "checkpoint.pt"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 300 and len(metrics["history"]["epochs"]) == 2
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert metrics["reference"]["logreg"]["parameters"] == 385
+    cfg, record = read_run_config(out)
+    assert cfg.is_quantum and cfg.head.input_dim == 384 and cfg.head.encoder.layers == 1
+    assert record["head_info"]["resize"] == "pad" and record["data_info"]["splits"]["train"] == 435
+    assert metrics["parameters"] == cfg.head.parameter_counts()["total"]
+    rc = cli.main(["evaluate", str(out), "--split", "validation", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["n"] == 77
+    assert res["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
+
+
+def test_train_baseline_and_evaluate(tmp_path, data_args, capsys):
+    out = tmp_path / "lr"
+    assert cli.main(["train", *data_args, "--baseline", "logreg", "--no-reference", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "model.pkl").is_file() and "reference" not in metrics
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out)]) == 0
+    assert f"test accuracy {metrics['test']['accuracy']:.4f} on 300 sentences" in capsys.readouterr().out
+
+
+def test_train_mlp_baseline_checkpoint_round_trip(tmp_path, sst2_corpus, minilm_npz):
+    from hybrid.experiment import prepare_data, train_run
+
+    data = DataConfig(embeddings=str(minilm_npz), max_test=200)
+    data.data = sst2_corpus.source
+    ds = prepare_data(data)
+    cfg = RunConfig(model="mlp-0", data=data, reference=False,
+                    train=TrainConfig(epochs=3, progress=False, patience=None))
+    res = train_run(cfg, tmp_path / "mlp", dataset=ds)
+    again = evaluate_run(tmp_path / "mlp", "test", dataset=ds)
+    assert again["accuracy"] == pytest.approx(res.metrics["test"]["accuracy"])
+
+
+def test_config_file_and_flag_overrides(tmp_path, data_args, capsys):
+    head = preset("default", 384)
+    head.n_encoders, head.encoder.layers, head.qpu.layers = 1, 1, 0
+    cfg = RunConfig(head=head, train=TrainConfig(epochs=5, progress=False))
+    path = tmp_path / "run.json"
+    path.write_text(cfg.to_json())
+    out = tmp_path / "run"
+    rc = cli.main(["train", *data_args, "--config", str(path), "--epochs", "1", "--reuploads", "1",
+                   "--no-reference", "--out", str(out), "--json"])
+    assert rc == 0, capsys.readouterr().err
+    metrics = json.loads(capsys.readouterr().out)
+    back, _ = read_run_config(out)
+    assert back.train.epochs == 1 and back.head.qpu.reuploads == 1 and back.head.n_encoders == 1
+    assert metrics["parameters"] == back.head.parameter_counts()["total"]
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Error paths: one line naming the problem, exit status 2 (usage) or 3 (data)
+
+
+def _run(argv, capsys):
+    rc = cli.main(argv)
+    return rc, capsys.readouterr().err
+
+
+def test_data_errors(tmp_path, capsys, minilm_npz, sst2_dir):
+    rc, err = _run(["train", "--data", str(tmp_path / "nope"), "--epochs", "1"], capsys)
+    assert rc == cli.EXIT_DATA and "SST-2 data folder not found" in err
+    rc, err = _run(["train", "--data", str(sst2_dir), "--embeddings", str(tmp_path / "x.npz")], capsys)
+    assert rc == cli.EXIT_DATA and "precomputed embeddings file not found" in err
+    rc, err = _run(["evaluate", str(tmp_path)], capsys)
+    assert rc == cli.EXIT_DATA and "config.json is missing" in err
+    rc, err = _run(["evaluate", str(tmp_path / "missing")], capsys)
+    assert rc == cli.EXIT_DATA and "run folder not found" in err
+
+
+def test_offline_download_says_how_to_pass_a_folder(capsys, monkeypatch):
+    from hybrid import data as hdata
+
+    def offline(*args, **kwargs):
+        raise hdata.DataUnavailableError("could not download SST-2; pass --data /path/to/sst2")
+
+    monkeypatch.setattr(hdata, "load_sst2_hub", offline)
+    rc, err = _run(["train", "--epochs", "1"], capsys)
+    assert rc == cli.EXIT_DATA
+    assert "downloading SST-2" in err and "--data" in err
+
+
+def test_usage_errors(tmp_path, capsys, data_args):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    rc, err = _run(["train", "--config", str(bad)], capsys)
+    assert rc == cli.EXIT_USAGE and "not valid JSON" in err
+    bad.write_text(json.dumps({"model": "quantum", "epochz": 3}))
+    rc, err = _run(["train", "--config", str(bad)], capsys)
+    assert rc == cli.EXIT_USAGE and "unknown RunConfig keys ['epochz']" in err
+    bad.write_text("[1]")
+    rc, err = _run(["train", "--config", str(bad)], capsys)
+    assert rc == cli.EXIT_USAGE and "expected a JSON object" in err
+    rc, err = _run(["train", "--config", str(tmp_path / "none.json")], capsys)
+    assert rc == cli.EXIT_DATA and "--config file not found" in err
+    rc, err = _run(["train", "--baseline", "logreg", "--qubits", "5"], capsys)
+    assert rc == cli.EXIT_USAGE and "do not apply to the baseline 'logreg'" in err
+    rc, err = _run(["train", "--baseline", "random-forest"], capsys)
+    assert rc == cli.EXIT_USAGE and "unknown baseline 'random-forest'" in err
+    rc, err = _run(["train", *data_args, "--connectivity", "20"], capsys)
+    assert rc == cli.EXIT_USAGE and "connectivity must be in [1, 8], got 20" in err
+    rc, err = _run(["train", *data_args, "--lr", "-1"], capsys)
+    assert rc == cli.EXIT_USAGE and "TrainConfig.lr" in err
+    rc, err = _run(["train", *data_args, "--noise", '{"p9": 1}'], capsys)
+    assert rc == cli.EXIT_USAGE and "unknown noise spec keys ['p9']" in err
+    rc, err = _run(["--threads", "0", "evaluate", str(tmp_path)], capsys)
+    assert rc == cli.EXIT_USAGE and "--threads 0: must be >= 1" in err
+    rc, err = _run(["--threads", "100000", "evaluate", str(tmp_path)], capsys)
+    assert rc == cli.EXIT_USAGE and "NUMBA_NUM_THREADS" in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["evaluate", str(tmp_path), "--split", "dev"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main([])
+
+
+def test_threads_option(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
+    seen: list[int] = []
+    cli._set_threads(1)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+# --------------------------------------------------------------------------------------------
+# bench / energy delegation
+
+
+def test_delegated_subcommands(monkeypatch, capsys):
+    fake = types.ModuleType("bench.cli")
+    seen = {}
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--qubits", type=int, default=3)
+
+    def run(args: argparse.Namespace) -> int:
+        seen["qubits"] = args.qubits
+        return 7
+
+    fake.add_arguments, fake.run = add_arguments, run
+    monkeypatch.setitem(cli.DELEGATED, "bench", ("fake_bench_cli_for_test", "test"))
+    monkeypatch.setitem(__import__("sys").modules, "fake_bench_cli_for_test", fake)
+    assert cli.main(["-v", "bench", "--qubits", "12"]) == 7 and seen == {"qubits": 12}
+
+    monkeypatch.setitem(cli.DELEGATED, "energy", ("no_such_pkg_for_test.cli", "test"))
+    rc, err = _run(["energy"], capsys)
+    assert rc == cli.EXIT_USAGE and "has no no_such_pkg_for_test.cli module" in err
+
+    broken = types.ModuleType("broken_cli_for_test")
+    monkeypatch.setitem(__import__("sys").modules, "broken_cli_for_test", broken)
+    monkeypatch.setitem(cli.DELEGATED, "energy", ("broken_cli_for_test", "test"))
+    rc, err = _run(["energy"], capsys)
+    assert rc == cli.EXIT_USAGE and "lacks add_arguments, run" in err
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for name in ("train", "evaluate", "bench", "energy"):
+        assert name in text
