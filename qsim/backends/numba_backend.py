@@ -275,7 +275,7 @@ def _adjoint(program: Program, observables, cot, weights, inputs, state, B: int,
     if bp.n_passes:
         _, fm, dfm = _matrices(bp, bp.angles(weights, inputs), dtype, True)
         driver = K.backward_sample_major if _sample_major(n, B) else K.backward_pass_major
-        driver(psi, lam, fm, dfm, bp.per_sample_pass, bp.f_start, bp.f_off, bp.bits, bp.width, bp.ctrl_mask,
+        driver(psi, lam, fm, dfm, bp.per_sample_pass, bp.kind, bp.f_start, bp.f_off, bp.bits, bp.width, bp.ctrl_mask,
                bp.ins_bits, bp.n_ins, bp.src != 0, gtheta)
     gw, gx = factor_grads_to_params(bp, gtheta, B)
     gs = 2 * lam if state is not None else None

@@ -321,7 +321,7 @@ def bind(theta, per, f_start, dim, m_off, f_off, t_start, lam, t_off, tmat, m_si
 # ------------------------------------------------------------------------ backward
 @njit(inline="always")
 def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins, nins, want, k0, k1, acc,
-                  offs, x, y, t, fh, df):
+                  offs, x, y, t, fh, df, is_x):
     """Undo one pass on ``ψ`` (``x_row``) and ``λ`` (``y_row``) over groups ``k0..k1``.
 
     Per group, for ``j = m..1``: ``ψ ← F_j† ψ``; if ``want[j]``: ``acc[j] += 2 Re(λ† dF_j ψ)``;
@@ -337,6 +337,17 @@ def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins,
                 fh[jj, r * d + q] = np.conj(fm[o + q * d + r])
                 df[jj, r * d + q] = dfm[o + r * d + q]
     runlen = 1 << ins[0]
+    if is_x:                         # a (controlled) X is its own inverse: swap ψ and λ, no gradient
+        one = 1 << bits[0]
+        k = k0
+        while k < k1:
+            run = min(k1 - k, runlen - (k & (runlen - 1)))
+            start = _insert_all(k, ins, nins) | cmask
+            for i0 in range(start, start + run):
+                x_row[i0], x_row[i0 + one] = x_row[i0 + one], x_row[i0]
+                y_row[i0], y_row[i0 + one] = y_row[i0 + one], y_row[i0]
+            k += run
+        return
     if width == 1:
         one = 1 << bits[0]
         k = k0
@@ -393,7 +404,7 @@ def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins,
 
 
 @njit(parallel=True, **_opts)
-def backward_sample_major(psi, lam, fm, dfm, per, f_start, f_off, bits, width, ctrl_mask, ins, nins, want,
+def backward_sample_major(psi, lam, fm, dfm, per, kind, f_start, f_off, bits, width, ctrl_mask, ins, nins, want,
                           gtheta):
     """Backward sweep over all passes per sample (``prange`` over samples); adds into ``gtheta (B, F)``."""
     B, N = psi.shape
@@ -413,14 +424,14 @@ def backward_sample_major(psi, lam, fm, dfm, per, f_start, f_off, bits, width, c
             fr = fm[b] if per[p] else fm[0]
             dfr = dfm[b] if per[p] else dfm[0]
             _backward_rng(psi[b], lam[b], fr, dfr, f0, f1, f_off, bits[p], width[p], ctrl_mask[p], ins[p],
-                          nins[p], want, 0, N >> nins[p], acc[f0:f1], offs, x, y, t, fh, df)
+                          nins[p], want, 0, N >> nins[p], acc[f0:f1], offs, x, y, t, fh, df, kind[p] == KIND_CTRL_X)
         for f in range(f_start[-1]):
             gtheta[b, f] += acc[f]
 
 
 @njit(parallel=True, **_opts)
 def _backward_pass_parallel(psi, lam, fm, dfm, per_p, f0, f1, f_off, bits_p, width_p, cmask_p, ins_p, nins_p,
-                            want, out):
+                            want, out, is_x):
     B, N = psi.shape
     groups = N >> nins_p
     cps = max(1, groups // CHUNK_GROUPS)
@@ -439,18 +450,19 @@ def _backward_pass_parallel(psi, lam, fm, dfm, per_p, f0, f1, f_off, bits_p, wid
         fr = fm[b] if per_p else fm[0]
         dfr = dfm[b] if per_p else dfm[0]
         _backward_rng(psi[b], lam[b], fr, dfr, f0, f1, f_off, bits_p, width_p, cmask_p, ins_p, nins_p, want,
-                      k0, k0 + gs, part[c], offs, x, y, t, fh, df)
+                      k0, k0 + gs, part[c], offs, x, y, t, fh, df, is_x)
     for c in range(B * cps):
         for j in range(nf):
             out[c // cps, f0 + j] += part[c, j]
 
 
 @njit(**_opts)
-def backward_pass_major(psi, lam, fm, dfm, per, f_start, f_off, bits, width, ctrl_mask, ins, nins, want, gtheta):
+def backward_pass_major(psi, lam, fm, dfm, per, kind, f_start, f_off, bits, width, ctrl_mask, ins, nins, want,
+                        gtheta):
     """Backward sweep, one parallel sweep per pass (large states); adds into ``gtheta (B, F)``."""
     for p in range(width.shape[0] - 1, -1, -1):
         _backward_pass_parallel(psi, lam, fm, dfm, per[p], f_start[p], f_start[p + 1], f_off, bits[p], width[p],
-                                ctrl_mask[p], ins[p], nins[p], want, gtheta)
+                                ctrl_mask[p], ins[p], nins[p], want, gtheta, kind[p] == KIND_CTRL_X)
 
 
 # ------------------------------------------------------------------------- observables
