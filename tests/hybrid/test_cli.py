@@ -14,15 +14,6 @@ from hybrid.head import preset
 from hybrid.training import TrainConfig
 
 
-@pytest.fixture(autouse=True)
-def _serial_numba():
-    """Small circuits: numba's parallel regions only add overhead on a busy 2-core box."""
-    import numba
-
-    prev = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(prev)
 
 
 @pytest.fixture

@@ -14,15 +14,6 @@ from hybrid import function as hf
 from hybrid.function import CircuitExpval, Execution, circuit_expval
 
 
-@pytest.fixture(autouse=True)
-def _serial_numba():
-    """These circuits are tiny: numba's parallel regions only add overhead on a busy 2-core box."""
-    import numba
-
-    prev = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(prev)
 
 
 def _circuit(n: int = 3) -> qsim.Circuit:

@@ -7,14 +7,6 @@ import pytest
 from bench import hybrid_step as hs
 
 
-@pytest.fixture(autouse=True)
-def _serial_numba():
-    import numba
-
-    prev = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(prev)
 
 
 def test_paper_sized_config_is_the_886_head():

@@ -28,15 +28,6 @@ from hybrid.layers import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _serial_numba():
-    """These circuits are tiny: numba's parallel regions only add overhead on a busy 2-core box."""
-    import numba
-
-    prev = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(prev)
 
 
 def _small_head(merge="mean", linear_input="qpu_only", n_encoders=2, d=6, dtype="float64", **qpu) -> HeadConfig:
