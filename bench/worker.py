@@ -160,7 +160,7 @@ def run_config(job: Job, adapter: Adapter, emit: Callable[[dict], None]) -> None
         eff = frac = None
         n_passes = prepared.n_passes
         if adapter.kind == "ours" and n_passes is not None and job.workload in BANDWIDTH_WORKLOADS and median > 0:
-            eff = 2.0 * state_bytes * n_passes / median
+            eff = 2.0 * state_bytes * (prepared.sweeps or n_passes) / median
             frac = eff / copy_bandwidth(min(state_bytes, COPY_MAX_BYTES))
         finish("ok", None, times=times, n_passes=n_passes, effective_bandwidth_bytes_per_s=eff,
                roofline_fraction=frac, max_abs_error=err)

@@ -252,6 +252,13 @@ class Program:
         return len(self.src)
 
     @property
+    def state_sweeps(self) -> float:
+        """Passes weighted by the fraction of the state they touch: a pass under ``c`` controls
+        reads and writes ``2**-c`` of the amplitudes.  Memory traffic = ``2 · bytes · 2**n · this``."""
+        nc = np.array([bin(int(m)).count("1") for m in self.ctrl_mask], dtype=float)
+        return float(np.sum(0.5**nc))
+
+    @property
     def per_sample(self) -> bool:
         """True when some angle reads a per-sample input."""
         return bool(np.any(self.src == SRC_INPUT))

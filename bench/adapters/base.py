@@ -66,6 +66,9 @@ class Prepared:
     backend: str
     n_passes: int | None = None
     reference: Callable[[], dict[str, np.ndarray]] | None = None
+    #: amplitude-weighted state sweeps (a controlled pass touches 2**-c of the state); the
+    #: effective bandwidth uses it when given, else ``n_passes``
+    sweeps: float | None = None
 
 
 class Adapter:

@@ -157,30 +157,31 @@ class QHybrid(Adapter):
         kw = dict(backend=self.backend, precision=_precision(dtype), real=_real(dtype))
         sync = self._sync()
         n_passes = len(c.ops) if self.backend == "numpy" else lower(c).n_passes
+        sweeps = None if self.backend == "numpy" else lower(c).state_sweeps
         obs = _sum_z(n)
 
         if problem.workload == "W1":
             def run():
                 return sync(final_state(c, w, **kw))
 
-            return Prepared(run, lambda st: {"state": st[0]}, self.backend, n_passes)
+            return Prepared(run, lambda st: {"state": st[0]}, self.backend, n_passes, sweeps=sweeps)
         if problem.workload == "W2":
             def run():
                 return sync(expval(c, obs, w, x, **kw))
 
-            return Prepared(run, lambda ev: {"expval": ev}, self.backend, n_passes)
+            return Prepared(run, lambda ev: {"expval": ev}, self.backend, n_passes, sweeps=sweeps)
         if self.mode == "forward":
             def run():
                 return sync(expval(c, obs, w, **kw))
 
-            return Prepared(run, lambda ev: {"value": np.asarray(ev).sum(axis=1)}, self.backend, n_passes)
+            return Prepared(run, lambda ev: {"value": np.asarray(ev).sum(axis=1)}, self.backend, n_passes, sweeps=sweeps)
         cot = np.ones((1, n))
 
         def run():
             return vjp(c, obs, cot, w, **kw)
 
         return Prepared(run, lambda g: {"value": np.asarray(g.values).sum(axis=1), "grad": np.asarray(g.weights)},
-                        self.backend, n_passes)
+                        self.backend, n_passes, sweeps=sweeps)
 
     def _sync(self):
         if self.backend != "cupy":

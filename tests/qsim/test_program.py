@@ -22,6 +22,8 @@ def test_pass_counts_and_kinds():
     assert set(p1.kind.tolist()) == {KIND_DENSE1, KIND_CTRL_X}
     assert set(p2.kind.tolist()) == {KIND_DENSE2}
     assert p0.n_factors == p1.n_factors == p2.n_factors == 36
+    # a CNOT pass touches half of the state: 12 dense passes + 12 CNOTs x 1/2
+    assert p1.state_sweeps == 18.0 and p2.state_sweeps == 12.0
     assert lower(Circuit(1, tuple(hardware_efficient_layer(1, rotations=()))), 1).n_passes == 0
 
 
