@@ -144,16 +144,12 @@ TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "sched
 
 
 def _read_config_file(path_text: str) -> dict[str, Any]:
+    from hybrid.config import read_json_object
+
     path = Path(path_text)
     if not path.is_file():
         raise FileNotFoundError(f"--config file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--config {path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"--config {path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return read_json_object(path, f"--config {path}")
 
 
 def run_config_from_args(args: argparse.Namespace):

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["DTYPES", "JSONConfig", "check_choice", "check_float", "check_int", "config_from_dict"]
+__all__ = ["DTYPES", "JSONConfig", "check_choice", "check_float", "check_int", "config_from_dict",
+           "read_json_object"]
 
 #: Config dtype names -> torch dtypes.
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -47,6 +48,17 @@ def check_float(owner: str, name: str, value: Any, *, positive: bool = False) ->
     if not math.isfinite(value) or (positive and value <= 0):
         raise ValueError(f"{owner}.{name} must be a finite{' positive' if positive else ''} number, got {value!r}")
     return value
+
+
+def read_json_object(path, label: str) -> dict[str, Any]:
+    """Parse the JSON object in ``path``; errors start with ``label`` (the file as the user named it)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{label}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{label}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def config_from_dict(cls, data: Mapping[str, Any], nested: Mapping[str, type] | None = None):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import logging
 import pickle
 import time
@@ -37,7 +36,7 @@ import numpy as np
 
 from qsim.atomic import atomic_write, atomic_write_json
 
-from hybrid.config import JSONConfig, check_choice, check_int
+from hybrid.config import JSONConfig, check_choice, check_int, read_json_object
 from hybrid.head import PRESETS, HeadConfig, QuantumHead, preset
 from hybrid.training import TrainConfig
 
@@ -338,12 +337,7 @@ def read_run_config(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
         raise FileNotFoundError(f"run folder not found: {folder}")
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a run folder: {CONFIG_FILE} is missing")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    record = read_json_object(path, str(path))
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     return RunConfig.from_dict({k: v for k, v in record.items() if k in fields}), record
 

@@ -59,13 +59,9 @@ def _backend(name: str):
     raise CircuitError(f"backend {name!r} must be one of {BACKENDS}")
 
 
-def _check_fusion(fusion: int | None, n_qubits: int = 0, batch: int = 1, backend: str = "numba") -> int:
-    """Validate ``fusion``; ``None`` picks the backend's preferred level for this shape."""
+def _check_fusion(fusion: int | None, backend: str = "numba") -> int:
+    """Validate ``fusion``; ``None`` picks the backend's level (GPU: fewer, larger passes)."""
     if fusion is None:
-        if backend == "numba":
-            from .backends.numba_backend import preferred_fusion
-
-            return preferred_fusion(n_qubits, batch)
         return GPU_FUSION if backend == "cupy" else DEFAULT_FUSION
     if fusion not in (0, 1, 2):
         raise CircuitError(f"fusion level {fusion!r} must be 0, 1 or 2")
@@ -81,7 +77,7 @@ def _run(circuit: Circuit, b: Batch, backend: str, precision: str, real, fusion,
             raise CircuitError("the numpy reference backend runs in double precision only")
         return reference.final_state(circuit, b.weights, b.inputs, b.state, b.size)
     dtype = resolve_dtype(circuit, b.state, observables, precision, real)
-    level = _check_fusion(fusion, circuit.n_qubits, b.size, backend)
+    level = _check_fusion(fusion, backend)
     return _backend(backend).forward(lower(circuit, level), b.weights, b.inputs, b.state, b.size, dtype)
 
 

@@ -16,21 +16,19 @@ import numba
 import numpy as np
 
 from ..observables import Observable, pauli_table
-from ..program import DEFAULT_FUSION, SRC_INPUT, SRC_WEIGHT, Program
+from ..program import SRC_INPUT, SRC_WEIGHT, Program
 from . import batch_major as BM
 from . import numba_kernels as K
 
 __all__ = ["forward", "expvals", "adjoint", "apply_matrix", "factor_grads_to_params", "initial_states",
-           "SAMPLE_MAJOR_MAX_QUBITS", "SAMPLE_MAJOR_MIN_BATCH", "DIAG_GEMM_MAX_ENTRIES"]
+           "SAMPLE_MAJOR_MAX_QUBITS", "DIAG_GEMM_MAX_ENTRIES"]
 
 #: Largest register run sample-major (whole program per sample, state in L2: 2**14 · 16 B =
-#: 256 KiB).  Above it, pass-major sweeps parallelise inside each state.  W2 (n=8, B=256):
+#: 256 KiB), even a single sample: the pass-major driver's one parallel region per pass cost
+#: 1-4 ms each on a loaded 2-core machine at n = 8-12 (W3: 300 ms vs 1 ms for the same forward
+#: pass).  Above it, pass-major sweeps parallelise inside each state.  W2 (n=8, B=256):
 #: sample-major 4-5x faster than pass-major; n=16, B=8: pass-major faster.
 SAMPLE_MAJOR_MAX_QUBITS = 14
-#: Smallest batch run sample-major.  1: a small register is always run sample-major, even alone;
-#: the pass-major driver's one parallel region per pass cost 1-4 ms each on a loaded 2-core
-#: machine at n = 8-12 (W3: 300 ms vs 1 ms for the same forward pass).
-SAMPLE_MAJOR_MIN_BATCH = 1
 #: Smallest batch run batch-major (batch innermost, vectorised over samples) for registers up to
 #: :data:`SAMPLE_MAJOR_MAX_QUBITS`.  Below it the inner loop is too short to pay the transposes.
 BATCH_MAJOR_MIN_BATCH = 16
@@ -44,10 +42,16 @@ DIAG_GEMM_MAX_ENTRIES = 1 << 20
 SERIAL_WORK = 1 << 22
 
 
+def _bind(program: Program, theta: np.ndarray, with_factors: bool):
+    """Complex pass matrices (and factor matrices and derivatives) from :func:`~.numba_kernels.bind`."""
+    return K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off, program.f_off,
+                  program.t_start, program.lam, program.t_off, program.tmat, program.m_size, program.f_size,
+                  with_factors)
+
+
 def _matrices(program: Program, theta: np.ndarray, dtype, with_factors: bool):
-    mats, fm, dfm = K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off,
-                           program.f_off, program.t_start, program.lam, program.t_off, program.tmat,
-                           program.m_size, program.f_size, with_factors)
+    """:func:`_bind` cast to ``dtype`` (the real part on the real fast path)."""
+    mats, fm, dfm = _bind(program, theta, with_factors)
     if np.dtype(dtype).kind == "f":
         return mats.real.astype(dtype), fm.real.astype(dtype), dfm.real.astype(dtype)
     return mats.astype(dtype, copy=False), fm.astype(dtype, copy=False), dfm.astype(dtype, copy=False)
@@ -82,7 +86,7 @@ def _work(program: Program, B: int) -> int:
 
 
 def _sample_major(n_qubits: int, B: int) -> bool:
-    return n_qubits <= SAMPLE_MAJOR_MAX_QUBITS and B >= SAMPLE_MAJOR_MIN_BATCH
+    return n_qubits <= SAMPLE_MAJOR_MAX_QUBITS
 
 
 def _run(program: Program, st: np.ndarray, mats: np.ndarray) -> None:
@@ -91,12 +95,6 @@ def _run(program: Program, st: np.ndarray, mats: np.ndarray) -> None:
     driver = K.run_sample_major if _sample_major(program.n_qubits, st.shape[0]) else K.run_pass_major
     driver(st, mats, program.per_sample_pass, program.kind, program.width, program.bits, program.ctrl_mask,
            program.ins_bits, program.n_ins, program.m_off)
-
-
-def preferred_fusion(n_qubits: int, B: int) -> int:
-    """Fusion level used when none is given (:data:`qsim.program.DEFAULT_FUSION`, level 1: on this
-    backend 2×2 passes beat fused 4×4 passes both batch-major, W2, and pass-major, W1 n=20-24)."""
-    return DEFAULT_FUSION
 
 
 def _batch_major(program: Program, B: int) -> bool:
@@ -129,10 +127,7 @@ def _forward_planes(program: Program, theta: np.ndarray, state, B: int, dtype):
         im = np.zeros_like(re) if not real else np.zeros((1, 1), dtype=rdt)
     else:
         re, im = _planes(state, rdt, real)
-    mats, _, _ = K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off,
-                        program.f_off, program.t_start, program.lam, program.t_off, program.tmat,
-                        program.m_size, program.f_size, False)
-    mr, mi = _planes(mats, rdt, False)
+    mr, mi = _planes(_bind(program, theta, False)[0], rdt, False)
     BM.run_batch_major(re, im, mr, mi, program.per_sample_pass, program.kind, program.width, program.bits,
                        program.ctrl_mask, program.ins_bits, program.n_ins, program.m_off, not real)
     return re, im

@@ -69,7 +69,7 @@ def vjp(circuit: Circuit, observables, cotangents, weights=None, inputs=None, st
     else:
         raise CircuitError(f"backend {backend!r} must be 'numba', 'numpy' or 'cupy'")
     dtype = resolve_dtype(circuit, b.state, obs, precision, real)
-    fusion = _check_fusion(fusion, circuit.n_qubits, b.size, backend)
+    fusion = _check_fusion(fusion, backend)
     values, gw, gx, gs = engine.adjoint(lower(circuit, fusion), obs, cot, b.weights, b.inputs, b.state, b.size,
                                         dtype, backward_program=lower(circuit, min(fusion, BACKWARD_FUSION)))
     return VJP(values, gw, gx, gs)
