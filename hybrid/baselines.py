@@ -22,24 +22,37 @@ support vectors, not the ``n_sv * d`` floats they occupy.
 
 The MLPs train with :func:`hybrid.training.fit` (Adam, cross-entropy, best-validation
 checkpoint, early stopping); scikit-learn heads ignore the validation set.
+
+Persistence without pickle: the scikit-learn heads give their fitted state as plain arrays plus
+JSON metadata (``to_state`` / ``from_state``); :func:`save_baseline` writes them as one ``.npz``
+(the metadata as a 0-d string array ``__meta__``) and :func:`load_baseline` reads it back with
+``allow_pickle=False``, so a baseline file from someone else can hold numbers, never code.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import io
+import json
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from hybrid.config import check_float, check_int
+from hybrid.files import read_npz
 from hybrid.seeding import seed_everything
 from hybrid.training import History, TrainConfig, fit, predict
+from qsim.atomic import atomic_write
 
 __all__ = [
+    "BASELINE_FORMAT",
     "BASELINE_NAMES",
     "MLP_DEFAULT_CONFIG",
     "MLP_HIDDEN_SIZES",
@@ -47,10 +60,13 @@ __all__ = [
     "LogisticRegressionBaseline",
     "MLPBaseline",
     "MLPHead",
+    "RBFDecision",
     "SVCBaseline",
+    "load_baseline",
     "make_baseline",
     "matched_hidden_size",
     "mlp_parameter_count",
+    "save_baseline",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +83,12 @@ MLP_DEFAULT_CONFIG = TrainConfig(
     optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=32, epochs=200, patience=30,
     progress=False,
 )
+
+
+#: Version of the file format written by :func:`save_baseline`.
+BASELINE_FORMAT = 1
+#: Key of the JSON metadata (a 0-d unicode array) in a baseline ``.npz``.
+_META_KEY = "__meta__"
 
 
 def _check_2d(X: Any, name: str = "X") -> np.ndarray:
@@ -228,6 +250,44 @@ class LogisticRegressionBaseline(ClassicalBaseline):
             raise RuntimeError("LogisticRegressionBaseline.predict called before fit")
         return self.model.predict(_check_2d(X)).astype(np.int64)
 
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The fitted model as arrays ``coef (1|C, d)``, ``intercept (1|C,)``, ``classes (C,)``
+        and JSON metadata (:meth:`config` plus ``input_dim`` and ``seed``)."""
+        if self.model is None:
+            raise RuntimeError("LogisticRegressionBaseline.to_state called before fit")
+        arrays = {"coef": np.asarray(self.model.coef_, dtype=np.float64),
+                  "intercept": np.asarray(self.model.intercept_, dtype=np.float64),
+                  "classes": np.asarray(self.model.classes_)}
+        return arrays, {**self.config(), "input_dim": int(self.input_dim), "seed": self.seed}
+
+    @classmethod
+    def from_state(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+    ) -> LogisticRegressionBaseline:
+        """Rebuild a fitted model from :meth:`to_state`; it predicts exactly as the saved one."""
+        from sklearn.linear_model import LogisticRegression
+
+        coef = _state_array(arrays, "coef", 2)
+        intercept = _state_array(arrays, "intercept", 1)
+        classes = _state_array(arrays, "classes", 1, kinds="biuU")
+        rows = 1 if len(classes) == 2 else len(classes)
+        if len(classes) < 2 or coef.shape[0] != rows or intercept.shape != (rows,):
+            raise ValueError(
+                f"logreg arrays disagree: coef {coef.shape}, intercept {intercept.shape}, "
+                f"{len(classes)} classes"
+            )
+        base = cls(
+            C=check_float("logreg", "C", meta.get("C"), positive=True),
+            max_iter=check_int("logreg", "max_iter", meta.get("max_iter"), 1),
+            input_dim=coef.shape[1],
+            seed=check_int("logreg", "seed", meta.get("seed", 0), 0),
+        )
+        model = LogisticRegression(C=base.C, max_iter=base.max_iter, random_state=base.seed)
+        model.coef_, model.intercept_, model.classes_ = coef, intercept, classes
+        model.n_features_in_ = coef.shape[1]
+        base.model = model
+        return base
+
     @property
     def n_parameters(self) -> int:
         if self.model is not None:
@@ -270,6 +330,43 @@ class SVCBaseline(ClassicalBaseline):
         if self.model is None:
             raise RuntimeError("SVCBaseline.predict called before fit")
         return self.model.predict(_check_2d(X)).astype(np.int64)
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The fitted (two-class) model as arrays ``support_vectors (n_sv, d)``,
+        ``dual_coef (1, n_sv)``, ``intercept (1,)``, ``classes (2,)``, ``n_support (2,)`` and JSON
+        metadata (:meth:`config` plus the kernel width actually used, ``gamma_value``)."""
+        if self.model is None:
+            raise RuntimeError("SVCBaseline.to_state called before fit")
+        m = self.model
+        if len(m.classes_) != 2:
+            raise ValueError(
+                f"SVCBaseline.to_state supports two classes, the model has {len(m.classes_)}"
+            )
+        arrays = {
+            "support_vectors": np.asarray(m.support_vectors_, dtype=np.float64),
+            "dual_coef": np.asarray(m.dual_coef_, dtype=np.float64),
+            "intercept": np.asarray(m.intercept_, dtype=np.float64),
+            "classes": np.asarray(m.classes_),
+            "n_support": np.asarray(m.n_support_, dtype=np.int64),
+        }
+        return arrays, {**self.config(), "gamma_value": float(m._gamma)}
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> SVCBaseline:
+        """Rebuild a fitted model from :meth:`to_state`; it predicts with :class:`RBFDecision`
+        (the same decision function in NumPy), not a reconstructed scikit-learn object."""
+        gamma = meta.get("gamma")
+        if gamma != "scale" and gamma != "auto":
+            gamma = check_float("svc", "gamma", gamma, positive=True)
+        if meta.get("kernel", "rbf") != "rbf":
+            raise ValueError(f"svc kernel {meta.get('kernel')!r} is not supported (only 'rbf')")
+        base = cls(C=check_float("svc", "C", meta.get("C"), positive=True), gamma=gamma)
+        base.model = RBFDecision(
+            _state_array(arrays, "support_vectors", 2), _state_array(arrays, "dual_coef", 2),
+            _state_array(arrays, "intercept", 1), _state_array(arrays, "classes", 1, kinds="biuU"),
+            _state_array(arrays, "n_support", 1, kinds="iu"),
+            check_float("svc", "gamma_value", meta.get("gamma_value"), positive=True))
+        return base
 
     @property
     def n_parameters(self) -> int:
@@ -371,6 +468,62 @@ class MLPBaseline(ClassicalBaseline):
         }
 
 
+class RBFDecision:
+    """A fitted two-class RBF support-vector classifier as plain arrays.
+
+    ``f(x) = Σ_i a_i exp(-γ ||s_i - x||²) + b`` over the support vectors ``s_i`` (``a_i`` =
+    ``dual_coef[0, i]``, ``b`` = ``intercept[0]``); the label is ``classes[1]`` where ``f > 0``,
+    else ``classes[0]`` (scikit-learn's convention). ``||s - x||²`` is expanded as
+    ``s·s + x·x - 2 s·x``, as libsvm does. Attribute names follow scikit-learn's ``SVC``.
+    """
+
+    def __init__(self, support_vectors: np.ndarray, dual_coef: np.ndarray, intercept: np.ndarray,
+                 classes: np.ndarray, n_support: np.ndarray, gamma: float) -> None:
+        n_sv, _ = support_vectors.shape
+        if (dual_coef.shape != (1, n_sv) or intercept.shape != (1,) or len(classes) != 2
+                or n_support.shape != (2,) or int(n_support.sum()) != n_sv):
+            raise ValueError(
+                f"svc arrays disagree: support_vectors {support_vectors.shape}, dual_coef "
+                f"{dual_coef.shape}, intercept {intercept.shape}, classes {classes.shape}, "
+                f"n_support {n_support.tolist()}"
+            )
+        self.support_vectors_ = np.asarray(support_vectors, dtype=np.float64)
+        self.dual_coef_ = np.asarray(dual_coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
+        self.classes_ = classes
+        self.n_support_ = n_support
+        self._gamma = float(gamma)  # the name scikit-learn's SVC uses, so to_state reads either
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``f(x)`` per row of ``X (N, d)``."""
+        X = np.asarray(X, dtype=np.float64)
+        sv = self.support_vectors_
+        if X.ndim != 2 or X.shape[1] != sv.shape[1]:
+            raise ValueError(f"X has shape {X.shape}, the SVC was fitted on {sv.shape[1]} features")
+        d2 = (X * X).sum(axis=1)[:, None] + (sv * sv).sum(axis=1)[None, :] - 2.0 * X @ sv.T
+        return np.exp(-self._gamma * d2) @ self.dual_coef_[0] + self.intercept_[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``classes[1]`` where :meth:`decision_function` is positive, else ``classes[0]``."""
+        return self.classes_[(self.decision_function(X) > 0).astype(np.int64)]
+
+
+def _state_array(
+    arrays: dict[str, np.ndarray], key: str, ndim: int, kinds: str = "f"
+) -> np.ndarray:
+    """``arrays[key]``, checked for presence, rank, dtype kind and finite values."""
+    if key not in arrays:
+        raise ValueError(f"missing array {key!r} (has {sorted(arrays)})")
+    a = arrays[key]
+    finite = a.dtype.kind != "f" or bool(np.all(np.isfinite(a)))
+    if a.ndim != ndim or a.dtype.kind not in kinds or not finite:
+        what = "finite floats" if kinds == "f" else "labels"
+        raise ValueError(
+            f"array {key!r} has shape {a.shape} and dtype {a.dtype}; expected {ndim}-D {what}"
+        )
+    return a
+
+
 _SVC_C = re.compile(r"^svc-c(?P<C>[0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?)$")
 _MLP_H = re.compile(r"^mlp-(?P<h>[0-9]+)$")
 
@@ -406,3 +559,69 @@ def make_baseline(name: str, **kwargs: Any) -> ClassicalBaseline:
     raise ValueError(
         f"unknown baseline {name!r}; choose one of {list(BASELINE_NAMES)} (or mlp-<h>, svc-c<C>)"
     )
+
+
+#: Classes :func:`save_baseline` and :func:`load_baseline` handle, by the name stored in a file.
+_PERSISTABLE: dict[str, type] = {
+    "LogisticRegressionBaseline": LogisticRegressionBaseline, "SVCBaseline": SVCBaseline,
+}
+
+
+def save_baseline(path: str | os.PathLike[str], model: ClassicalBaseline) -> Path:
+    """Write a fitted scikit-learn baseline as an ``.npz`` of plain arrays, atomically, no pickle.
+
+    The arrays are ``model.to_state()``'s; the metadata (with ``class`` and ``format``) is a JSON
+    string in the 0-d array ``__meta__``. Read it back with :func:`load_baseline`.
+
+    Raises:
+        ValueError: ``model`` is not a kind that can be saved this way (MLPs have torch
+            checkpoints).
+    """
+    kind = type(model).__name__
+    if _PERSISTABLE.get(kind) is not type(model):
+        raise ValueError(
+            f"save_baseline: {kind} cannot be saved as arrays; supported: {sorted(_PERSISTABLE)}"
+        )
+    arrays, meta = model.to_state()
+    record = json.dumps({**meta, "class": kind, "format": BASELINE_FORMAT}, sort_keys=True)
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **{_META_KEY: np.array(record)}, **arrays)
+    return atomic_write(path, buf.getvalue())
+
+
+def load_baseline(path: str | os.PathLike[str]) -> ClassicalBaseline:
+    """Read a baseline written by :func:`save_baseline` (``allow_pickle=False``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not such a baseline (not an ``.npz``, pickled objects, missing or
+            bad metadata, unknown class or format, inconsistent arrays); the message names the file.
+    """
+    arrays = read_npz(path)
+    raw = arrays.pop(_META_KEY, None)
+    if raw is None or raw.shape != () or raw.dtype.kind != "U":
+        raise ValueError(
+            f"{path}: no baseline metadata ({_META_KEY!r}); not a file written by save_baseline"
+        )
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: baseline metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"{path}: baseline metadata is a {type(meta).__name__}, expected a JSON object"
+        )
+    if meta.get("format") != BASELINE_FORMAT:
+        raise ValueError(
+            f"{path}: baseline format {meta.get('format')!r}, this version reads {BASELINE_FORMAT}"
+        )
+    kind = meta.get("class")
+    cls = _PERSISTABLE.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(
+            f"{path}: unknown baseline class {kind!r}; expected one of {sorted(_PERSISTABLE)}"
+        )
+    try:
+        return cls.from_state(arrays, meta)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -108,6 +108,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", choices=("none", "exponential", "cosine"))
     g.add_argument("--patience", type=int, help="early stopping after N epochs without improvement")
     g.add_argument("--seed", type=int, help="seed of initialisation and mini-batch order")
+    g = t.add_argument_group("fine-tuning the sentence-transformer body (sentences are re-encoded; no --embeddings)")
+    g.add_argument("--finetune", choices=("setfit", "full"),
+                   help="setfit: contrastive stage on the training split, then the head on the fine-tuned "
+                        "embeddings; full: body and quantum head trained end to end")
+    g.add_argument("--body", metavar="MODEL",
+                   help="body to fine-tune: a sentence-transformers folder or hub id (default: bundled MiniLM)")
+    g.add_argument("--ft-iterations", type=int, metavar="N", help="SetFit pair iterations (default 20)")
+    g.add_argument("--ft-epochs", type=int, metavar="N", help="fine-tuning epochs (default 1)")
+    g.add_argument("--ft-batch-size", type=int, metavar="N", help="pairs / sentences per step (default 16)")
+    g.add_argument("--body-lr", type=float, metavar="LR", help="body learning rate (default 2e-5)")
+    g.add_argument("--head-lr", type=float, metavar="LR", help="quantum head learning rate with --finetune full")
+    g.add_argument("--device", metavar="DEV", help="torch device for fine-tuning (cpu, cuda)")
+    g = t.add_argument_group("model selection and seeds")
+    g.add_argument("--select", choices=("loss", "accuracy"),
+                   help="keep the epoch with the lowest validation loss (default) or highest accuracy")
+    g.add_argument("--folds", type=int, metavar="K",
+                   help="K-fold cross-validation over the pooled train+validation sentences picks the epoch "
+                        "count, then the head is refit on all of them")
+    g.add_argument("--split-seeds", metavar="LIST",
+                   help="train on several paper splits, e.g. 0-4 or 0,2,5: every model on the same splits, "
+                        "mean ± std and the paired difference to logistic regression")
+    g.add_argument("--compare", metavar="NAMES",
+                   help="with --split-seeds: baselines trained beside the model (default: logreg; e.g. "
+                        "logreg,svc,mlp-0,mlp-matched)")
     g = t.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help=f"run folder (default: {DEFAULT_RUNS}/<time>-<model>)")
     g.add_argument("--no-reference", action="store_true", help="skip the logistic-regression reference")
@@ -140,7 +164,10 @@ HEAD_FLAGS = {
 #: ``train`` flag -> :class:`~hybrid.experiment.DataConfig` field.
 DATA_FLAGS = {"data": "data", "embeddings": "embeddings", "embedding_model": "embedding_model",
               "split": "split", "split_seed": "seed", "max_test": "max_test"}
-TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "scheduler", "patience", "seed")
+TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "scheduler", "patience", "seed", "select")
+#: ``train`` flag -> :class:`~hybrid.finetune.FinetuneConfig` field.
+FINETUNE_FLAGS = {"finetune": "mode", "body": "model", "ft_iterations": "iterations", "ft_epochs": "epochs",
+                  "ft_batch_size": "batch_size", "body_lr": "lr", "head_lr": "head_lr", "device": "device"}
 
 
 def _read_config_file(path_text: str) -> dict[str, Any]:
@@ -156,7 +183,7 @@ def run_config_from_args(args: argparse.Namespace):
     """``(RunConfig, head_changes)`` from ``--config`` and the flags (flags win).
 
     ``head_changes`` maps dotted :class:`~hybrid.head.HeadConfig` paths to values; they are
-    applied by :func:`apply_head_changes` once the embedding size is known (the preset head
+    applied by :meth:`~hybrid.experiment.RunConfig.with_head_changes` once the embedding size is known (the preset head
     depends on it).
     """
     from hybrid.experiment import QUANTUM_TRAIN_DEFAULT, RunConfig
@@ -179,6 +206,15 @@ def run_config_from_args(args: argparse.Namespace):
         base["train"] = {**(base.get("train") or default.to_dict()), **train_changes}
     if args.no_reference:
         base["reference"] = False
+    if args.folds is not None:
+        base["folds"] = args.folds
+    ft_changes = {key: getattr(args, flag) for flag, key in FINETUNE_FLAGS.items() if getattr(args, flag) is not None}
+    if ft_changes:
+        if "mode" not in ft_changes and not base.get("finetune"):
+            raise ValueError(f"fine-tuning options {sorted(ft_changes)} need --finetune setfit|full")
+        if args.no_progress:
+            ft_changes["progress"] = False
+        base["finetune"] = {**(base.get("finetune") or {}), **ft_changes}
     cfg = RunConfig.from_dict(base)
     head_changes = {path: getattr(args, flag) for flag, paths in HEAD_FLAGS.items()
                     for path in paths if getattr(args, flag) is not None}
@@ -197,23 +233,6 @@ def _parse_noise(text: str) -> Any:
         return text
 
 
-def apply_head_changes(cfg, changes: dict[str, Any], input_dim: int):
-    """``cfg`` with its head (explicit, or the preset for ``input_dim``) updated by ``changes``."""
-    from hybrid.experiment import RunConfig
-    from hybrid.head import HeadConfig
-
-    if not changes:
-        return cfg
-    head = cfg.head_for(input_dim).to_dict()
-    for path, value in changes.items():
-        d = head
-        *parents, last = path.split(".")
-        for key in parents:
-            d = d[key]
-        d[last] = value
-    return RunConfig.from_dict({**cfg.to_dict(), "head": HeadConfig.from_dict(head).to_dict()})
-
-
 # --------------------------------------------------------------------------------------------
 # Commands
 
@@ -227,11 +246,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hybrid.experiment import prepare_data, train_run
 
     cfg, head_changes = run_config_from_args(args)
+    if args.compare and not args.split_seeds:
+        raise ValueError("--compare needs --split-seeds (the baselines are compared over several splits)")
+    seeds = None
+    if args.split_seeds:
+        from hybrid.compare import parse_seeds
+
+        seeds = parse_seeds(args.split_seeds)
     if cfg.data.data is None and not os.environ.get("QHYBRID_DATA"):
         print("no --data folder and no $QHYBRID_DATA: downloading SST-2 (SetFit/sst2) from the Hugging Face hub "
               "(offline? pass --data /path/to/sst2)", file=sys.stderr)
-    ds = prepare_data(cfg.data)
-    cfg = apply_head_changes(cfg, head_changes, ds.dim)
+    if seeds is not None:
+        return _train_over_seeds(args, cfg, head_changes, seeds)
+    ds = prepare_data(cfg.data, cfg.finetune)
+    cfg = cfg.with_head_changes(head_changes, ds.dim)
     out = Path(args.out) if args.out else _default_out(cfg.model)
     if cfg.is_quantum:
         h = cfg.head_for(ds.dim)
@@ -255,6 +283,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r[0]:<22}{r[1]:>8}{r[2]:>10.4f}{r[3]:>10.4f}")
     print(f"test sentences: {m['test']['n']}; trained in {m['train_seconds']:.1f} s; run folder: {out}")
+    return EXIT_OK
+
+
+def _train_over_seeds(args: argparse.Namespace, cfg, head_changes: dict[str, Any], seeds: list[int]) -> int:
+    """``train --split-seeds``: every model on every split; print mean ± std and paired differences."""
+    from hybrid.compare import compare_over_seeds
+
+    baselines = tuple(b.strip() for b in (args.compare or "logreg").split(",") if b.strip())
+    out = Path(args.out) if args.out else _default_out(f"{cfg.model}-seeds")
+    summary = compare_over_seeds(cfg, seeds, out, baselines, head_changes=head_changes)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return EXIT_OK
+    print(f"split seeds {','.join(map(str, seeds))}; test accuracy over seeds (mean ± std); "
+          "paired difference to logistic regression on the same splits")
+    print(f"{'model':<24}{'params':>9}{'test acc':>18}{'- logreg':>18}{'p (paired t)':>14}")
+    for name, row in summary["models"].items():
+        vs = row.get("vs_logreg")
+        diff = f"{100 * vs['mean']:+.2f} ± {100 * vs['std']:.2f}" if vs else ""
+        p = "" if not vs or vs["p_paired_t"] is None else f"{vs['p_paired_t']:.3g}"
+        print(f"{name:<24}{row['parameters']:>9}{100 * row['mean']:>11.2f} ± {100 * row['std']:.2f}{diff:>18}{p:>14}")
+    print(f"runs and summary.json in {out}")
     return EXIT_OK
 
 

@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -222,8 +223,9 @@ def read_tsv(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
 
     The file must be UTF-8, start with the header ``sentence<TAB>label``, and hold at least one
     row; every row has exactly two tab-separated fields, a non-empty sentence and a label ``0`` or
-    ``1``. Quoting is off: quote characters are part of the sentence. A trailing ``\\r`` (CRLF
-    files) is tolerated; a final newline is optional.
+    ``1``. Quoting is off: quote characters are part of the sentence. Tolerated: a UTF-8 byte
+    order mark, CRLF line ends, blank (or whitespace-only) lines anywhere, and a missing final
+    newline. Line numbers in errors count every physical line.
 
     Args:
         path: the TSV file.
@@ -240,25 +242,28 @@ def read_tsv(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     if not p.is_file():
         raise FileNotFoundError(f"SST-2 file not found: {p} ({_HOW_TO_PASS_LOCAL})")
     raw = p.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
     if not raw.strip():
         raise DataFormatError(p, None, "file is empty (expected the header 'sentence<TAB>label')")
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line
     texts: list[str] = []
     labels: list[int] = []
-    for lineno, raw_line in enumerate(lines, start=1):
+    header_seen = False
+    for lineno, raw_line in enumerate(raw.split(b"\n"), start=1):
         try:
             line = raw_line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataFormatError(p, lineno, f"not valid UTF-8 ({exc.reason})") from None
         if line.endswith("\r"):
             line = line[:-1]
+        if not line.strip():
+            continue
         fields = line.split("\t")
-        if lineno == 1:
+        if not header_seen:
+            header_seen = True
             if tuple(fields) != TSV_HEADER:
                 raise DataFormatError(
-                    p, 1, f"bad header {line!r}; expected 'sentence<TAB>label'"
+                    p, lineno, f"bad header {line!r}; expected 'sentence<TAB>label'"
                 )
             continue
         if len(fields) != 2:

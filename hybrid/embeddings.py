@@ -12,13 +12,17 @@ Encoding (:class:`SentenceEncoder`):
 * cache: the texts are cut into chunks of :data:`CACHE_CHUNK_SIZE`; each chunk's array is stored
   as ``<cache>/embeddings/<model>/<sha256 of the chunk's texts>.npy``, written atomically as soon
   as it is encoded. An interrupted run therefore loses at most one chunk, and the next run
-  resumes from the cache. The cache folder is ``cache_dir``, else ``$QHYBRID_CACHE``, else
+  resumes from the cache. Every cached chunk is checked for its rows, its width (the model's,
+  recorded in the folder's ``model.json``) and finite values; a bad one is re-encoded with a
+  warning naming the file. The cache folder is ``cache_dir``, else ``$QHYBRID_CACHE``, else
   ``~/.cache/qhybrid``.
 
 Precomputed arrays (:func:`load_precomputed`): ``.npz`` files with ``X_train, X_dev, X_test,
 y_train, y_dev, y_test`` in TSV row order (the format of ``shared/data/embeddings/``), found
 through a path argument or ``$QHYBRID_EMBEDDINGS`` (a file, or a folder of
-``sst2-<model name>.npz`` files).
+``sst2-<model name>.npz`` files). Files written by :func:`save_precomputed` also hold
+``texts_sha256_<split>`` (:func:`texts_digest` of each split's sentences), and
+:func:`embed_corpus` then checks the sentences themselves, not only the row counts and labels.
 
 :func:`embed_corpus` returns one ``(N, d)`` array for a pooled :class:`~hybrid.data.SST2Corpus`,
 so that ``X[split.indices]`` (:func:`gather`) gives the rows of any split.
@@ -35,17 +39,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from hybrid.files import read_npz
 from qsim.atomic import atomic_write, atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +65,7 @@ __all__ = [
     "EMBEDDINGS_ENV_VAR",
     "ENCODE_BATCH_SIZE",
     "PRECOMPUTED_KEYS",
+    "DIGEST_KEYS",
     "EmbeddingError",
     "PrecomputedEmbeddings",
     "ResolvedModel",
@@ -68,6 +76,7 @@ __all__ = [
     "gather",
     "load_precomputed",
     "resolve_model",
+    "save_precomputed",
     "texts_digest",
 ]
 
@@ -89,6 +98,9 @@ CACHE_ENV_VAR = "QHYBRID_CACHE"
 #: Arrays a precomputed ``.npz`` must hold.
 PRECOMPUTED_KEYS = ("X_train", "X_dev", "X_test", "y_train", "y_dev", "y_test")
 _SPLITS = ("train", "dev", "test")
+#: Optional arrays of a precomputed ``.npz``: split -> key of the 0-d string holding
+#: :func:`texts_digest` of that split's sentences (written by :func:`save_precomputed`).
+DIGEST_KEYS = {s: f"texts_sha256_{s}" for s in _SPLITS}
 
 
 class EmbeddingError(ValueError):
@@ -261,6 +273,8 @@ class SentenceEncoder:
         return self.cache_folder / f"{texts_digest(texts)}.npy"
 
     def _load_chunk(self, path: Path, n: int) -> np.ndarray | None:
+        """The cached chunk at ``path`` if it is a finite ``(n, d)`` array, else ``None``
+        (a damaged file is re-encoded, with a warning naming it)."""
         try:
             arr = np.load(path, allow_pickle=False)
         except FileNotFoundError:
@@ -268,48 +282,86 @@ class SentenceEncoder:
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-encoded
             logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
             return None
-        if arr.ndim != 2 or arr.shape[0] != n:
+        if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:
             logger.warning(
                 "ignoring cache file %s with shape %s (expected %d rows)", path, arr.shape, n
             )
             return None
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+            logger.warning("ignoring cache file %s with non-finite or non-float values", path)
+            return None
         return arr.astype(np.float32, copy=False)
+
+    def _recorded_width(self) -> int | None:
+        """The embedding width recorded in the cache folder's ``model.json`` (``None``: unknown)."""
+        if self.cache_folder is None:
+            return None
+        try:
+            record = json.loads((self.cache_folder / "model.json").read_text(encoding="utf-8"))
+            dim = record.get("dim")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
+
+    def _encode_chunk(
+        self, chunk: Sequence[str], path: Path | None, width: int | None
+    ) -> np.ndarray:
+        """Encode ``chunk``, check the model's width against ``width`` and cache it at ``path``."""
+        arr = self._encode_now(chunk)
+        wrong_width = width is not None and arr.ndim == 2 and arr.shape[1] != width
+        if arr.ndim != 2 or arr.shape[0] != len(chunk) or wrong_width:
+            raise EmbeddingError(
+                f"model {self.model_id} returned shape {arr.shape} for {len(chunk)} sentences "
+                f"(expected width {width}, as for its other sentences)"
+            )
+        if path is not None:
+            atomic_write(path, _npy_bytes(arr))
+        return arr
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts``, ``float32`` of shape ``(len(texts), d)``, in input order.
 
-        Cached chunks are read; missing ones are encoded and written (atomically) one by one.
+        Cached chunks are read and checked (rows, width, finite values); missing ones are encoded
+        and written (atomically) one by one. The width ``d`` is the model's: that of the chunks
+        encoded now, else the one recorded in the cache folder's ``model.json``, else the most
+        common among the cached chunks; a cached chunk of another width is re-encoded.
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of sentences, not a single string")
         texts = list(texts)
         if not texts:
             raise ValueError("encode() got no sentences")
-        if self.cache_folder is not None and not (self.cache_folder / "model.json").exists():
-            atomic_write_json(
-                self.cache_folder / "model.json",
-                {"model_id": self.model_id, "load_from": self.resolved.load_from},
-            )
-        parts: list[np.ndarray] = []
-        hits = 0
+        chunks = [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
+        paths = [self._chunk_path(chunk) for chunk in chunks]
+        parts = [None if p is None else self._load_chunk(p, len(c)) for p, c in zip(paths, chunks)]
+        missing = [i for i, arr in enumerate(parts) if arr is None]
+        width: int | None = None
         with tqdm(
-            total=len(texts), desc=f"embed {self.model_id.split('/')[-1]}", unit="sent",
-            disable=not self.progress, leave=False,
+            total=len(texts), initial=len(texts) - sum(len(chunks[i]) for i in missing),
+            desc=f"embed {self.model_id.split('/')[-1]}", unit="sent", disable=not self.progress,
+            leave=False,
         ) as bar:
-            for start in range(0, len(texts), self.chunk_size):
-                chunk = texts[start : start + self.chunk_size]
-                path = self._chunk_path(chunk)
-                arr = None if path is None else self._load_chunk(path, len(chunk))
-                if arr is None:
-                    arr = self._encode_now(chunk)
-                    if path is not None:
-                        atomic_write(path, _npy_bytes(arr))
-                else:
-                    hits += len(chunk)
-                parts.append(arr)
-                bar.update(len(chunk))
+            for i in missing:
+                parts[i] = self._encode_chunk(chunks[i], paths[i], width)
+                width = parts[i].shape[1]
+                bar.update(len(chunks[i]))
+            if width is None:
+                common = Counter(a.shape[1] for a in parts).most_common(1)[0][0]
+                width = self._recorded_width() or common
+            for i, arr in enumerate(parts):
+                if arr.shape[1] != width:
+                    logger.warning(
+                        "ignoring cache file %s of width %d (the model's is %d); re-encoding",
+                        paths[i], arr.shape[1], width,
+                    )
+                    parts[i] = self._encode_chunk(chunks[i], paths[i], width)
+                    missing.append(i)
+        if self.cache_folder is not None and self._recorded_width() != width:
+            record = {"model_id": self.model_id, "load_from": self.resolved.load_from}
+            atomic_write_json(self.cache_folder / "model.json", {**record, "dim": int(width)})
         logger.info(
-            "embedded %d sentences with %s (%d from cache)", len(texts), self.model_id, hits
+            "embedded %d sentences with %s (%d from cache)", len(texts), self.model_id,
+            len(texts) - sum(len(chunks[i]) for i in missing),
         )
         return np.concatenate(parts, axis=0)
 
@@ -326,11 +378,14 @@ class PrecomputedEmbeddings:
         path: the file.
         X: split (``"train"``, ``"dev"``, ``"test"``) -> ``float32`` array ``(n_split, d)``.
         y: split -> ``int64`` labels ``(n_split,)``.
+        digests: split -> :func:`texts_digest` of its sentences, when the file records them
+            (:data:`DIGEST_KEYS`); empty otherwise.
     """
 
     path: Path
     X: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
+    digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
@@ -390,12 +445,14 @@ def load_precomputed(
 ) -> PrecomputedEmbeddings:
     """Load and validate a precomputed ``.npz`` (see :func:`find_precomputed` for ``path``).
 
-    Checks: all of :data:`PRECOMPUTED_KEYS` present; ``X_*`` two-dimensional with one common
-    width; ``y_*`` one-dimensional, labels in {0, 1}, as many as the rows of ``X_*``; finite values.
+    Checks: the file is a ``.npz`` archive without pickled objects; all of
+    :data:`PRECOMPUTED_KEYS` present; ``X_*`` two-dimensional real arrays with one common width;
+    ``y_*`` one-dimensional, labels in {0, 1}, as many as the rows of ``X_*``; finite values;
+    the optional sentence digests (:data:`DIGEST_KEYS`) are 64-digit hex strings.
 
     Raises:
         FileNotFoundError: nothing found (also when ``path`` is ``None`` and the variable unset).
-        EmbeddingError: a missing key or a bad shape, naming the file and the key.
+        EmbeddingError: not an archive, a missing key or a bad shape, naming the file and the key.
     """
     found = find_precomputed(path, model=model)
     if found is None:
@@ -403,19 +460,26 @@ def load_precomputed(
             "no precomputed embeddings given: pass a .npz file or folder, "
             f"or set ${EMBEDDINGS_ENV_VAR}"
         )
-    try:
-        with np.load(found, allow_pickle=False) as npz:
-            missing = [k for k in PRECOMPUTED_KEYS if k not in npz.files]
-            if missing:
-                raise EmbeddingError(f"{found}: missing arrays {missing} (has {sorted(npz.files)})")
-            X = {s: np.asarray(npz[f"X_{s}"], dtype=np.float32) for s in _SPLITS}
-            y = {s: np.asarray(npz[f"y_{s}"]) for s in _SPLITS}
-    except EmbeddingError:
-        raise
-    except Exception as exc:
-        raise EmbeddingError(
-            f"{found}: not a readable .npz file ({type(exc).__name__}: {exc})"
-        ) from exc
+    arrays = read_npz(found, error=EmbeddingError)
+    missing = [k for k in PRECOMPUTED_KEYS if k not in arrays]
+    if missing:
+        raise EmbeddingError(f"{found}: missing arrays {missing} (has {sorted(arrays)})")
+    X: dict[str, np.ndarray] = {}
+    for s in _SPLITS:
+        if arrays[f"X_{s}"].dtype.kind not in "iuf":
+            dtype = arrays[f"X_{s}"].dtype
+            raise EmbeddingError(f"{found}: X_{s} has dtype {dtype}, expected real numbers")
+        X[s] = arrays[f"X_{s}"].astype(np.float32)
+    y = {s: arrays[f"y_{s}"] for s in _SPLITS}
+    digests = {}
+    for s, key in DIGEST_KEYS.items():
+        if key in arrays:
+            d = arrays[key]
+            if d.shape != () or d.dtype.kind != "U" or not re.fullmatch(r"[0-9a-f]{64}", str(d)):
+                raise EmbeddingError(
+                    f"{found}: {key} must be a SHA-256 hex string (texts_digest), got {d!r}"
+                )
+            digests[s] = str(d)
     dims = {s: X[s].shape[1] if X[s].ndim == 2 else None for s in _SPLITS}
     for s in _SPLITS:
         if X[s].ndim != 2:
@@ -432,7 +496,29 @@ def load_precomputed(
         if not np.all(np.isfinite(X[s])):
             raise EmbeddingError(f"{found}: X_{s} holds NaN or infinite values")
         y[s] = y[s].astype(np.int64)
-    return PrecomputedEmbeddings(path=found, X=X, y=y)
+    return PrecomputedEmbeddings(path=found, X=X, y=y, digests=digests)
+
+
+def save_precomputed(path: str | os.PathLike[str], corpus: SST2Corpus, X: np.ndarray) -> Path:
+    """Write the pooled embeddings ``X (N, d)`` of ``corpus`` as a precomputed ``.npz``, atomically.
+
+    The file holds :data:`PRECOMPUTED_KEYS` and the sentence digests :data:`DIGEST_KEYS`, so
+    that :func:`embed_corpus` can later check that it belongs to exactly these sentences.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] != len(corpus):
+        raise EmbeddingError(f"X has shape {X.shape}, expected ({len(corpus)}, d) for the corpus")
+    arrays: dict[str, np.ndarray] = {}
+    for s in _SPLITS:
+        sl = corpus.split_slices.get(s)
+        if sl is None:
+            raise EmbeddingError(f"the corpus ({corpus.source}) has no standard split {s!r}")
+        arrays[f"X_{s}"] = X[sl]
+        arrays[f"y_{s}"] = corpus.labels[sl].astype(np.int64)
+        arrays[DIGEST_KEYS[s]] = np.array(texts_digest(corpus.texts[sl]))
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    return atomic_write(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,8 +539,10 @@ def embed_corpus(
     ``$QHYBRID_EMBEDDINGS`` when ``use_env``; else ``encoder`` (default:
     ``SentenceEncoder(model)``, with the cache). For a folder, ``model`` picks the file.
 
-    Precomputed arrays must match the corpus: same rows per standard split and the same labels
-    (a cheap check that the file belongs to this data, in this order).
+    Precomputed arrays must match the corpus: same rows per standard split, the same labels and,
+    when the file records them (:func:`save_precomputed`), the same sentences (SHA-256 per
+    split). A file without sentence digests is checked by rows and labels only (logged as a
+    warning).
 
     Raises:
         EmbeddingError: the arrays do not match the corpus (names the file, split and row).
@@ -489,6 +577,23 @@ def embed_corpus(
             f"{pre.path}: labels differ from the corpus ({corpus.source}) at {mismatch.size} rows, "
             f"first at pooled row {i} ({y[i]} vs {corpus.labels[i]}); the embeddings belong to "
             "other data or another row order"
+        )
+    for s in _SPLITS:
+        if s in pre.digests:
+            sl = corpus.split_slices[s]
+            if texts_digest(corpus.texts[sl]) != pre.digests[s]:
+                raise EmbeddingError(
+                    f"{pre.path}: the sentences of split {s!r} differ from the corpus "
+                    f"({corpus.source}) although rows and labels agree; the embeddings belong to "
+                    "other sentences"
+                )
+    unchecked = [s for s in _SPLITS if s not in pre.digests]
+    if unchecked:
+        logger.info(
+            "%s records no sentence digests for %s (%s); only row counts and labels were checked "
+            "against %s (write it with hybrid.embeddings.save_precomputed to check the sentences)",
+            pre.path, "/".join(unchecked), ", ".join(DIGEST_KEYS[s] for s in unchecked),
+            corpus.source,
         )
     logger.info("using precomputed embeddings %s (%d x %d)", pre.path, *X.shape)
     return X

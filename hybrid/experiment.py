@@ -5,7 +5,9 @@ A run is described by one :class:`RunConfig` (JSON round trip) and leaves a fold
     <run>/config.json    the RunConfig as run (head resolved to the embedding size) + derived facts
     <run>/metrics.json   validation/test accuracy, the logistic-regression reference, history, timings
     <run>/checkpoint.pt  torch heads (quantum, mlp-*): hybrid.training.save_checkpoint
-    <run>/model.pkl      scikit-learn heads (logreg, svc*): a pickle (load only runs you trust)
+    <run>/model.npz      scikit-learn heads (logreg, svc*): plain arrays + JSON metadata, read with
+                         allow_pickle=False (no code can come from a run folder)
+    <run>/body/          end-to-end fine-tuned runs: the sentence-transformers body
 
 Data (:class:`DataConfig`): SST-2 from a folder of TSV files, ``$QHYBRID_DATA`` or the hub;
 embeddings from a precomputed ``.npz`` (``$QHYBRID_EMBEDDINGS``) or encoded with the cached
@@ -26,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
-import pickle
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from qsim.atomic import atomic_write, atomic_write_json
+from qsim.atomic import atomic_write_json
 
 from hybrid.config import JSONConfig, check_choice, check_int, read_json_object
+from hybrid.finetune import FinetuneConfig
 from hybrid.head import PRESETS, HeadConfig, QuantumHead, preset
 from hybrid.training import TrainConfig
 
@@ -46,6 +49,8 @@ __all__ = [
     "DataConfig",
     "Dataset",
     "RunConfig",
+    "cross_validate",
+    "fold_indices",
     "RunResult",
     "evaluate_run",
     "load_run_model",
@@ -56,15 +61,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, PICKLE_FILE = "config.json", "metrics.json", "checkpoint.pt", "model.pkl"
+CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, ARRAYS_FILE = "config.json", "metrics.json", "checkpoint.pt", "model.npz"
+#: Where an end-to-end fine-tuned run keeps its body (a sentence-transformers folder).
+BODY_FOLDER = "body"
 #: Splits a run can be evaluated on.
 SPLIT_NAMES = ("train", "validation", "test")
 _SKLEARN = ("logreg", "svc")
 
 
-#: Training defaults of the quantum head.  Not from the paper (it gives none): Adam at 0.02 reaches
-#: its best validation accuracy within ~15 epochs on the 435-sentence split for the default head.
-QUANTUM_TRAIN_DEFAULT = TrainConfig(optimizer="adam", lr=0.02, batch_size=32, epochs=30, patience=10, seed=0)
+#: Training defaults of the quantum head.  Not from the paper (it gives none): on frozen mpnet
+#: embeddings (paper split, seeds 0-1) the default head at Adam 0.01 selects epochs 14-29 by
+#: validation loss, so 60 epochs with patience 15 leave room; 0.005 was slower and no better.
+QUANTUM_TRAIN_DEFAULT = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, epochs=60, patience=15, seed=0)
 
 
 @dataclass
@@ -118,6 +126,14 @@ class RunConfig(JSONConfig):
             default, or the baseline's own).
         data: :class:`DataConfig`.
         reference: also fit logistic regression on the same split and report it beside the run.
+        finetune: fine-tune the sentence-transformer body first (:class:`~hybrid.finetune.FinetuneConfig`):
+            ``mode="setfit"`` trains the body contrastively on the training split and then any
+            head on its embeddings; ``mode="full"`` trains body and quantum head end to end.
+            ``None`` (default): frozen embeddings.
+        folds: k-fold cross-validation (quantum head): the train and validation splits are pooled
+            (512 sentences in the paper split), a head is trained on each ``k-1`` folds with early
+            stopping on the held-out fold, and the final head is refit on the pooled sentences for
+            the median selected epoch count (``None``: select on the validation split).
     """
 
     model: str = "quantum"
@@ -126,8 +142,10 @@ class RunConfig(JSONConfig):
     train: Any = None
     data: DataConfig = field(default_factory=DataConfig)
     reference: bool = True
+    finetune: FinetuneConfig | None = None
+    folds: int | None = None
 
-    _nested = {"head": HeadConfig, "data": DataConfig, "train": TrainConfig}
+    _nested = {"head": HeadConfig, "data": DataConfig, "train": TrainConfig, "finetune": FinetuneConfig}
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -147,6 +165,25 @@ class RunConfig(JSONConfig):
             raise ValueError(f"RunConfig.data must be a DataConfig, got {type(self.data).__name__}")
         if not isinstance(self.reference, bool):
             raise ValueError(f"RunConfig.reference must be true or false, got {self.reference!r}")
+        if isinstance(self.finetune, dict):
+            self.finetune = FinetuneConfig.from_dict(self.finetune)
+        if self.finetune is not None:
+            if not isinstance(self.finetune, FinetuneConfig):
+                raise ValueError(f"RunConfig.finetune must be a FinetuneConfig or null, got "
+                                 f"{type(self.finetune).__name__}")
+            if self.finetune.mode == "full" and self.model != "quantum":
+                raise ValueError(f"end-to-end fine-tuning (finetune.mode='full') trains the quantum head; the "
+                                 f"baseline {self.model!r} can use finetune.mode='setfit'")
+            if self.data.embeddings is not None:
+                raise ValueError("fine-tuning re-encodes the sentences with the fine-tuned body; drop the "
+                                 f"precomputed embeddings {self.data.embeddings!r} (they are frozen-body vectors)")
+            if self.data.embedding_model is not None and self.finetune.model is None:
+                self.finetune.model = self.data.embedding_model
+        if self.folds is not None:
+            self.folds = check_int("RunConfig", "folds", self.folds, 2)
+            if self.model != "quantum" or (self.finetune is not None and self.finetune.mode == "full"):
+                raise ValueError("RunConfig.folds (k-fold selection of the epoch count) applies to the quantum head "
+                                 "on fixed embeddings, not to baselines or end-to-end fine-tuning")
         if self.model != "quantum":
             from hybrid.baselines import make_baseline
 
@@ -168,6 +205,24 @@ class RunConfig(JSONConfig):
             )
         return self.head
 
+    def with_head_changes(self, changes: dict[str, Any], input_dim: int) -> RunConfig:
+        """This config with its head (explicit, or the preset for ``input_dim``) updated by
+        ``changes``: dotted :class:`~hybrid.head.HeadConfig` paths -> values (e.g.
+        ``{"qpu.reuploads": 3}``).  The preset depends on the embedding size, so changes to it
+        can be applied only once that is known."""
+        if not changes:
+            return self
+        head = self.head_for(input_dim).to_dict()
+        for path, value in changes.items():
+            d = head
+            *parents, last = path.split(".")
+            for key in parents:
+                if not isinstance(d.get(key), dict):
+                    raise ValueError(f"unknown head setting {path!r}")
+                d = d[key]
+            d[last] = value
+        return RunConfig.from_dict({**self.to_dict(), "head": HeadConfig.from_dict(head).to_dict()})
+
     def train_config(self):
         return self.train if self.train is not None else dataclasses.replace(QUANTUM_TRAIN_DEFAULT)
 
@@ -178,36 +233,68 @@ class RunConfig(JSONConfig):
 
 @dataclass
 class Dataset:
-    """Embeddings and labels of the three splits, plus provenance for the run record."""
+    """Embeddings and labels of the three splits, plus provenance for the run record.
+
+    ``texts`` (split -> sentences) is kept when the run needs the sentences themselves
+    (fine-tuning); ``None`` otherwise.
+    """
 
     X: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
     info: dict[str, Any]
+    texts: dict[str, list[str]] | None = None
 
     @property
     def dim(self) -> int:
         return int(self.X["train"].shape[1])
 
 
-def prepare_data(cfg: DataConfig) -> Dataset:
-    """Load SST-2, embed every sentence, split (see :class:`DataConfig`)."""
+def prepare_data(cfg: DataConfig, finetune: FinetuneConfig | None = None) -> Dataset:
+    """Load SST-2, embed every sentence, split (see :class:`DataConfig`).
+
+    With ``finetune`` the sentences are split first and kept in :attr:`Dataset.texts`; for
+    ``mode="setfit"`` the body is fine-tuned on the training split (cached,
+    :func:`hybrid.finetune.setfit_body`) and the three splits are embedded with it; for
+    ``mode="full"`` they are embedded with the base body (the run fine-tunes it).
+    """
     from hybrid.data import load_sst2, make_splits, paper_splits
-    from hybrid.embeddings import embed_corpus, gather
+    from hybrid.embeddings import SentenceEncoder, embed_corpus, gather
 
     corpus = load_sst2(cfg.data)
-    X = embed_corpus(corpus, precomputed=cfg.embeddings, model=cfg.embedding_model)
     if cfg.split == "paper":
         splits = paper_splits(corpus, seed=cfg.seed, per_label=cfg.per_label)
     else:
         splits = make_splits(corpus, cfg.split, cfg.seed)
-    out_X, out_y = {}, {}
-    for name, split in zip(SPLIT_NAMES, splits):
-        out_X[name], out_y[name] = gather(X, split)
+    out_X, out_y, texts = {}, {}, {}
+    info: dict[str, Any] = {"source": corpus.source, "embeddings": cfg.embeddings}
+    if finetune is None:
+        X = embed_corpus(corpus, precomputed=cfg.embeddings, model=cfg.embedding_model)
+        for name, split in zip(SPLIT_NAMES, splits):
+            out_X[name], out_y[name] = gather(X, split)
+    else:
+        for name, split in zip(SPLIT_NAMES, splits):
+            texts[name], out_y[name] = list(split.texts), split.labels
+        if cfg.max_test is not None:
+            texts["test"] = texts["test"][: cfg.max_test]
+        body = finetune.model
+        if finetune.mode == "setfit":
+            from hybrid.finetune import setfit_body
+
+            result = setfit_body(texts["train"], out_y["train"], finetune)
+            body = str(result.folder)
+            info["finetune"] = {"body": body, "cached": result.cached, **{
+                k: result.record[k] for k in ("pairs", "steps", "seconds", "final_loss") if k in result.record}}
+        # a run's own body folder can be retrained in place: no embedding cache for it
+        encoder = SentenceEncoder(body, device=finetune.device, progress=finetune.progress,
+                                  cache_dir=None if finetune.mode == "setfit" else False)
+        for name in SPLIT_NAMES:
+            out_X[name] = encoder.encode(texts[name])
+        info["embeddings"] = f"encoded with {encoder.model_id}"
     if cfg.max_test is not None:
         out_X["test"], out_y["test"] = out_X["test"][: cfg.max_test], out_y["test"][: cfg.max_test]
-    info = {"source": corpus.source, "embeddings": cfg.embeddings, "dim": int(X.shape[1]),
-            "splits": {k: int(len(v)) for k, v in out_y.items()}, **{"protocol": splits.protocol, "seed": splits.seed}}
-    return Dataset(out_X, out_y, info)
+    info.update({"dim": int(out_X["train"].shape[1]), "splits": {k: int(len(v)) for k, v in out_y.items()},
+                 "protocol": splits.protocol, "seed": splits.seed})
+    return Dataset(out_X, out_y, info, texts or None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +344,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
     from hybrid.training import fit, save_checkpoint
 
     out = Path(out_dir)
-    ds = dataset if dataset is not None else prepare_data(cfg.data)
+    ds = dataset if dataset is not None else prepare_data(cfg.data, cfg.finetune)
     record = cfg.to_dict()
     for key in ("data", "embeddings"):  # absolute, so that `evaluate` works from any folder
         value = record["data"][key]
@@ -273,7 +360,18 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
         record["head"], record["train"], record["head_info"] = head_cfg.to_dict(), train_cfg.to_dict(), head_cfg.describe()
         seed_everything(train_cfg.seed)
         model = QuantumHead(head_cfg)
-        history = fit(model, ds.X["train"], ds.y["train"], ds.X["validation"], ds.y["validation"], train_cfg)
+        if cfg.finetune is not None and cfg.finetune.mode == "full":
+            ds, record["finetune_history"] = _finetune_end_to_end(cfg, model, ds, out)
+        elif cfg.folds is not None:
+            record["cross_validation"] = cv = cross_validate(head_cfg, train_cfg, ds, cfg.folds)
+            X = np.concatenate([ds.X["train"], ds.X["validation"]])
+            y = np.concatenate([ds.y["train"], ds.y["validation"]])
+            seed_everything(train_cfg.seed)
+            model = QuantumHead(head_cfg).prepare(X)
+            history = fit(model, X, y, None, None, dataclasses.replace(train_cfg, epochs=cv["epochs"], patience=None))
+        else:
+            model.prepare(ds.X["train"])
+            history = fit(model, ds.X["train"], ds.y["train"], ds.X["validation"], ds.y["validation"], train_cfg)
         n_params, is_torch = model.n_parameters, True
     else:
         kw: dict[str, Any] = {}
@@ -289,7 +387,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
     train_seconds = time.perf_counter() - t0
     metrics: dict[str, Any] = {
         "model": cfg.model, "parameters": int(n_params), "train_seconds": train_seconds,
-        "validation": _accuracy_of(model, ds.X["validation"], ds.y["validation"], is_torch),
+        "validation": (_accuracy_of(model, ds.X["validation"], ds.y["validation"], is_torch) if cfg.folds is None
+                       else {"accuracy": record["cross_validation"]["val_accuracy_mean"],
+                             "loss": record["cross_validation"]["val_loss_mean"],
+                             "n": record["cross_validation"]["rows"], "cross_validated": True}),
         "test": _accuracy_of(model, ds.X["test"], ds.y["test"], is_torch),
         "history": None if history is None else history.to_dict(),
     }
@@ -303,20 +404,89 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
         save_checkpoint(out / CHECKPOINT_FILE, model.model, model.train_config,
                         extra={"run_config": record, "hidden": model.hidden, "input_dim": model.input_dim})
     else:
-        atomic_write(out / PICKLE_FILE, pickle.dumps(model))
-    atomic_write_json(out / METRICS_FILE, _json_safe(metrics))
+        from hybrid.baselines import save_baseline
+
+        save_baseline(out / ARRAYS_FILE, model)
+    atomic_write_json(out / METRICS_FILE, json_safe(metrics))
     logger.info("run %s: test accuracy %.4f", out, metrics["test"]["accuracy"])
     return RunResult(out, model, metrics)
 
 
-def _json_safe(obj: Any) -> Any:
+def fold_indices(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Stratified fold of each row, ``(N,)`` in ``0..k-1``: each label's rows, in a seeded random
+    order, are dealt to the folds in turn.
+
+    Raises:
+        ValueError: a label with fewer than ``k`` rows.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        if len(rows) < k:
+            raise ValueError(f"{k} folds need at least {k} rows of each label; label {label} has {len(rows)}")
+        fold[rng.permutation(rows)] = np.arange(len(rows)) % k
+    return fold
+
+
+def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k: int) -> dict[str, Any]:
+    """k-fold cross-validation of the quantum head over the pooled train + validation rows.
+
+    For each fold: a fresh head (same seed), prepared and trained on the other folds with the
+    held-out fold as validation data (selection and early stopping as in ``train_cfg``).
+
+    Returns:
+        ``{"folds", "val_loss", "val_accuracy"}`` (per fold), their ``mean``/``std``, the selected
+        ``best_epochs`` per fold and ``epochs`` = their median (rounded), used for the refit.
+    """
+    from hybrid.seeding import seed_everything
+    from hybrid.training import evaluate, fit
+
+    X = np.concatenate([ds.X["train"], ds.X["validation"]])
+    y = np.concatenate([ds.y["train"], ds.y["validation"]])
+    fold = fold_indices(y, k, train_cfg.seed)
+    losses, accs, epochs = [], [], []
+    for f in range(k):
+        tr, va = fold != f, fold == f
+        seed_everything(train_cfg.seed)
+        model = QuantumHead(head_cfg).prepare(X[tr])
+        hist = fit(model, X[tr], y[tr], X[va], y[va], train_cfg)
+        res = evaluate(model, X[va], y[va])
+        losses.append(float(res["loss"]))
+        accs.append(float(res["accuracy"]))
+        epochs.append(int(hist.best_epoch))
+        logger.info("fold %d/%d: validation loss %.4f, accuracy %.4f, best epoch %d", f + 1, k, losses[-1],
+                    accs[-1], epochs[-1])
+    return {"folds": k, "rows": int(len(y)), "val_loss": losses, "val_accuracy": accs, "best_epochs": epochs,
+            "val_loss_mean": float(np.mean(losses)), "val_loss_std": float(np.std(losses)),
+            "val_accuracy_mean": float(np.mean(accs)), "val_accuracy_std": float(np.std(accs)),
+            "epochs": max(1, int(round(float(np.median(epochs)))))}
+
+
+def _finetune_end_to_end(cfg: RunConfig, head: QuantumHead, ds: Dataset, out: Path) -> tuple[Dataset, dict]:
+    """Train body and ``head`` end to end, save the body as ``out/body``, re-embed the splits with it."""
+    from hybrid.finetune import finetune_end_to_end, save_body
+
+    if ds.texts is None:
+        raise ValueError("end-to-end fine-tuning needs the sentences: prepare the data with the run's finetune config")
+    body, history = finetune_end_to_end(head, (ds.texts["train"], ds.y["train"]),
+                                        (ds.texts["validation"], ds.y["validation"]), cfg.finetune)
+    folder = out / BODY_FOLDER
+    if folder.exists():
+        shutil.rmtree(folder)
+    save_body(body, folder, {"config": cfg.finetune.to_dict(), "history": history})
+    return prepare_data(cfg.data, dataclasses.replace(cfg.finetune, model=str(folder.resolve()))), history
+
+
+def json_safe(obj: Any) -> Any:
     """Replace NaN/inf by ``None`` so the file is strict JSON."""
     if isinstance(obj, float):
         return obj if np.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -359,11 +529,13 @@ def load_run_model(run_dir: str | Path):
         model = MLPHead(int(ck.extra["input_dim"]), int(ck.extra["hidden"]))
         load_checkpoint(folder / CHECKPOINT_FILE, model)
         return model
-    path = folder / PICKLE_FILE
+    from hybrid.baselines import load_baseline
+
+    path = folder / ARRAYS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{folder}: {PICKLE_FILE} is missing")
-    with open(path, "rb") as handle:
-        return pickle.load(handle)  # noqa: S301 - a run folder written by train_run
+        raise FileNotFoundError(f"{folder}: {ARRAYS_FILE} is missing (runs of qhybrid < 0.2 kept a pickle, which "
+                                "is no longer loaded: train the baseline again)")
+    return load_baseline(path)
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", *, data: str | None = None,
@@ -384,7 +556,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", *, data: str | None =
     model = load_run_model(run_dir)
     if dataset is None:
         dcfg = dataclasses.replace(cfg.data, **{k: v for k, v in (("data", data), ("embeddings", embeddings)) if v})
-        dataset = prepare_data(dcfg)
+        ft = cfg.finetune
+        if ft is not None and ft.mode == "full":  # the run's own fine-tuned body
+            ft = dataclasses.replace(ft, model=str((Path(run_dir) / BODY_FOLDER).resolve()))
+        dataset = prepare_data(dcfg, ft)
     is_torch = not hasattr(model, "score")
     res = _accuracy_of(model, dataset.X[split], dataset.y[split], is_torch)
     return {"split": split, **res}

@@ -39,6 +39,7 @@ from hybrid.function import Execution, circuit_expval
 __all__ = [
     "INITS",
     "RESIZE_MODES",
+    "SCALES",
     "AmplitudeEncoder",
     "EncoderConfig",
     "QPUConfig",
@@ -56,6 +57,11 @@ INITS = ("normal", "uniform", "zeros")
 #: How an embedding of length d meets ``2**Q`` amplitudes: ``auto`` pads when shorter and
 #: truncates when longer; ``pad`` / ``truncate`` demand that case (``d == 2**Q`` always passes).
 RESIZE_MODES = ("auto", "pad", "truncate")
+#: Trainable maps before amplitude encoding: ``none`` (the paper), ``coordinate`` (one weight per
+#: kept embedding coordinate, see :class:`EncoderConfig`).
+SCALES = ("none", "coordinate")
+#: ``(γ, β)`` that :class:`QPUModule`'s standardisation starts from (see ``QPUConfig.standardize``).
+STANDARDIZE_INIT = (0.25, 0.5)
 
 
 def _init_weights(n: int, init: str, scale: float, dtype: torch.dtype) -> torch.Tensor:
@@ -157,35 +163,44 @@ def resolve_resize(mode: str, input_dim: int, n_qubits: int) -> str:
     return need
 
 
-def amplitude_state(x: torch.Tensor, n_qubits: int, bias: float = 0.0) -> torch.Tensor:
+def amplitude_state(x: torch.Tensor, n_qubits: int, bias: float | torch.Tensor = 0.0) -> torch.Tensor:
     """``ψ0 = ẽ / ||ẽ||``, ``ẽ`` = ``x`` zero-padded or truncated to ``2**n_qubits`` entries.
 
     With ``bias = c ≠ 0`` the first padding entry is ``c`` instead of 0: ``ẽ = [x, c, 0, …]``.
     Without it every readout ``⟨ψ0|A|ψ0⟩`` is an even function of ``x`` (``x`` and ``-x`` give
     the same state up to sign), so no circuit can separate ``x`` from ``-x``; the constant adds
-    the linear terms ``2c·a·x`` to the quadratic form.
+    the linear terms ``2c·A_{d,:}·x`` to the quadratic form.  ``bias`` may be a (trainable)
+    0-d tensor.
 
-    Differentiable (the normalisation is a torch op).
+    Differentiable (the normalisation is a torch op) in ``x`` and in a tensor ``bias``.
 
     Raises:
-        ValueError: a row whose kept part is all zeros (named), or ``bias`` without a free
-            amplitude (``len(x) >= 2**n_qubits``).
+        ValueError: a row whose kept part is all zeros or not finite (named), or ``bias``
+            without a free amplitude (``len(x) >= 2**n_qubits``).
     """
     size = 2**n_qubits
     d = x.shape[1]
-    if bias and d >= size:
-        raise ValueError(f"bias={bias} needs a free amplitude, but a {d}-dimensional embedding fills all "
+    has_bias = isinstance(bias, torch.Tensor) or bias != 0
+    if has_bias and d >= size:
+        raise ValueError(f"bias={float(bias)} needs a free amplitude, but a {d}-dimensional embedding fills all "
                          f"{size} amplitudes of {n_qubits} qubits; add a qubit or set bias=0")
-    e = x[:, :size] if d > size else (nn.functional.pad(x, (0, size - d)) if d < size else x)
-    if bias:
-        e = e.clone()
-        e[:, d] = bias
-    norm = e.norm(dim=1, keepdim=True)
-    zero = (norm.detach() == 0).flatten()
-    if bool(zero.any()):
-        b = int(torch.nonzero(zero)[0])
-        raise ValueError(f"embedding row {b} is zero in its first {min(d, size)} entries; it cannot be amplitude-encoded")
-    return e / norm
+    kept = min(d, size)
+    parts = [x[:, :kept]]
+    if has_bias:
+        parts.append(torch.as_tensor(bias, dtype=x.dtype, device=x.device).reshape(1, 1).expand(x.shape[0], 1))
+    free = size - kept - int(has_bias)
+    if free:
+        parts.append(x.new_zeros(x.shape[0], free))
+    e = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+    # ψ0 is scale invariant: divide by max|ẽ| first so that ||ẽ||² cannot overflow (1e30-scaled rows)
+    peak = e.detach().abs().amax(dim=1, keepdim=True)
+    bad = ~torch.isfinite(peak).flatten() | (peak == 0).flatten()
+    if bool(bad.any()):
+        b = int(torch.nonzero(bad)[0])
+        what = "zero" if float(peak[b]) == 0 else "not finite"
+        raise ValueError(f"embedding row {b} is {what} in its first {kept} entries; it cannot be amplitude-encoded")
+    e = e / peak
+    return e / e.norm(dim=1, keepdim=True)
 
 
 @dataclass
@@ -201,6 +216,12 @@ class EncoderConfig(JSONConfig):
         resize: :data:`RESIZE_MODES`; what was applied is recorded by :meth:`resolved_resize`.
         bias: constant written into the first padding amplitude before normalisation
             (:func:`amplitude_state`); 0 is the paper's plain amplitude encoding.
+        learn_bias: make ``bias`` a trainable scalar (initialised to ``bias``; one parameter).
+        scale: ``"none"`` (the paper) or ``"coordinate"``: a trainable weight per kept
+            coordinate, ``ẽ_i = s_i·x_i`` (initialised to 1; ``min(d, 2**Q)`` parameters).  With a
+            bias amplitude the linear part of every readout is ``2c·Σ_i A_{d,i} s_i x_i``, so any
+            direction in embedding space is reachable whatever the circuit's ``A = U^T Z U``
+            (not an addition of the paper; :data:`SCALES`).
         init, init_scale: weight initialisation (:data:`INITS`).
     """
 
@@ -210,6 +231,8 @@ class EncoderConfig(JSONConfig):
     ry_column_after: int | None = None
     resize: str = "auto"
     bias: float = 0.0
+    learn_bias: bool = False
+    scale: str = "none"
     init: str = "normal"
     init_scale: float = 0.1
 
@@ -222,13 +245,25 @@ class EncoderConfig(JSONConfig):
             self.ry_column_after = check_int(o, "ry_column_after", self.ry_column_after, 0, self.layers - 1)
         check_choice(o, "resize", self.resize, RESIZE_MODES)
         self.bias = check_float(o, "bias", self.bias)
+        if not isinstance(self.learn_bias, bool):
+            raise ValueError(f"EncoderConfig.learn_bias must be true or false, got {self.learn_bias!r}")
+        if self.learn_bias and self.bias == 0:
+            raise ValueError("EncoderConfig.learn_bias needs a non-zero initial bias (a zero bias amplitude has "
+                             "zero gradient at the start); set bias, e.g. 1.0")
+        check_choice(o, "scale", self.scale, SCALES)
         check_choice(o, "init", self.init, INITS)
         self.init_scale = check_float(o, "init_scale", self.init_scale)
 
     @property
     def n_weights(self) -> int:
-        """``M·C·Q`` (+ ``Q`` with the RY column)."""
+        """Circuit angles: ``M·C·Q`` (+ ``Q`` with the RY column)."""
         return long_range_pqc_num_weights(self.n_qubits, self.layers, self.connectivity, self.ry_column_after)
+
+    def n_parameters(self, input_dim: int) -> int:
+        """Trainable parameters of one encoder on ``input_dim`` coordinates: the circuit angles,
+        plus ``min(d, 2**Q)`` coordinate scales (``scale="coordinate"``), plus 1 (``learn_bias``)."""
+        kept = min(input_dim, 2**self.n_qubits) if self.scale == "coordinate" else 0
+        return self.n_weights + kept + int(self.learn_bias)
 
     def resolved_resize(self, input_dim: int) -> str:
         """``"none"``, ``"pad"`` or ``"truncate"`` for embeddings of length ``input_dim``.
@@ -265,8 +300,12 @@ class AmplitudeEncoder(nn.Module):
         self.config = config if config is not None else EncoderConfig()
         self.input_dim = check_int("AmplitudeEncoder", "input_dim", input_dim, 1)
         self.resize = self.config.resolved_resize(self.input_dim)
-        self.layer = QuantumLayer(self.config.circuit(), qsim.z_each(self.config.n_qubits),
-                                  init=self.config.init, init_scale=self.config.init_scale, dtype=dtype)
+        c = self.config
+        self.layer = QuantumLayer(c.circuit(), qsim.z_each(c.n_qubits), init=c.init, init_scale=c.init_scale,
+                                  dtype=dtype)
+        kept = min(self.input_dim, 2**c.n_qubits)
+        self.scale = nn.Parameter(torch.ones(kept, dtype=dtype)) if c.scale == "coordinate" else None
+        self.bias = nn.Parameter(torch.tensor(c.bias, dtype=dtype)) if c.learn_bias else None
 
     @property
     def n_outputs(self) -> int:
@@ -274,13 +313,16 @@ class AmplitudeEncoder(nn.Module):
 
     @property
     def n_parameters(self) -> int:
-        return self.layer.n_parameters
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"AmplitudeEncoder expects (B, {self.input_dim}) embeddings, got {tuple(x.shape)}")
-        state = amplitude_state(x.to(self.layer.weights.dtype), self.config.n_qubits, self.config.bias)
-        return self.layer(state=state)
+        x = x.to(self.layer.weights.dtype)
+        if self.scale is not None:
+            x = x[:, : self.scale.numel()] * self.scale
+        bias = self.bias if self.bias is not None else self.config.bias
+        return self.layer(state=amplitude_state(x, self.config.n_qubits, bias))
 
     def extra_repr(self) -> str:
         c = self.config
@@ -310,6 +352,14 @@ class QPUConfig(JSONConfig):
             per block (MerLin's choice).
         input_scale: s in ``RY(s·x)`` (π maps ⟨Z⟩ ∈ [-1, 1] to [-π, π]).
         measured: Q_m, the number of qubits read out (the paper: 1).
+        standardize: standardise each input feature before the angle encoding,
+            ``x̂_q = γ_q (x_q - μ_q)/σ_q + β_q`` with batch statistics in training and running
+            ones in evaluation (``nn.BatchNorm1d``; ``2·Q`` trainable parameters), initialised at
+            ``γ = 1/4, β = 1/2`` (:data:`STANDARDIZE_INIT`): with ``s = π`` the angles start at
+            ``π/2 ± π/4``, where ``⟨Z⟩ = cos θ`` of ``RY(θ)|0⟩`` is odd and nearly linear in the
+            feature.  Encoder outputs vary by a few hundredths across sentences; without it
+            ``RY(s·x_q)`` barely moves, and centred at 0 the readout would be even in the
+            feature.  Not in the paper.
         gradient, shots, noise: :class:`~hybrid.function.Execution` options of this module only
             (the encoders are always exact).
         seed: seeds shot sampling (``None``: fresh entropy).
@@ -324,6 +374,7 @@ class QPUConfig(JSONConfig):
     shared: bool = False
     input_scale: float = math.pi
     measured: int = 1
+    standardize: bool = False
     gradient: str = "adjoint"
     shots: int | None = None
     noise: Any = None
@@ -341,8 +392,9 @@ class QPUConfig(JSONConfig):
             if self.layers == 0:
                 raise ValueError("QPUConfig.ry_column_after needs layers >= 1 (the column follows a PQC2 layer)")
             self.ry_column_after = check_int(o, "ry_column_after", self.ry_column_after, 0, self.layers - 1)
-        if not isinstance(self.shared, bool):
-            raise ValueError(f"QPUConfig.shared must be true or false, got {self.shared!r}")
+        for name in ("shared", "standardize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"QPUConfig.{name} must be true or false, got {getattr(self, name)!r}")
         self.input_scale = check_float(o, "input_scale", self.input_scale)
         self.measured = check_int(o, "measured", self.measured, 1)
         if self.seed is not None:
@@ -375,6 +427,10 @@ class QPUConfig(JSONConfig):
         return (1 if self.shared else self.reuploads) * block + long_range_pqc_num_weights(
             n_qubits, self.layers, self.connectivity, self.ry_column_after)
 
+    def n_parameters(self, n_qubits: int) -> int:
+        """Trainable parameters: :meth:`n_weights` plus ``2·Q`` with ``standardize``."""
+        return self.n_weights(n_qubits) + (2 * n_qubits if self.standardize else 0)
+
     def circuit(self, n_qubits: int) -> Circuit:
         """The QPU circuit on ``n_qubits`` (inputs ``x_0..x_{Q-1}``, weights as in :meth:`n_weights`)."""
         self.check_qubits(n_qubits)
@@ -405,6 +461,13 @@ class QPUModule(nn.Module):
         self.layer = QuantumLayer(
             self.config.circuit(n_qubits), qsim.z_each(self.config.measured), execution=self.config.execution(),
             init=self.config.init, init_scale=self.config.init_scale, dtype=dtype, seed=self.config.seed)
+        self.norm = None
+        if self.config.standardize:
+            self.norm = nn.BatchNorm1d(n_qubits, dtype=dtype)
+            gamma, beta = STANDARDIZE_INIT
+            with torch.no_grad():
+                self.norm.weight.fill_(gamma)
+                self.norm.bias.fill_(beta)
 
     @property
     def n_qubits(self) -> int:
@@ -416,11 +479,13 @@ class QPUModule(nn.Module):
 
     @property
     def n_parameters(self) -> int:
-        return self.layer.n_parameters
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.n_qubits:
             raise ValueError(f"QPUModule expects (B, {self.n_qubits}) features, got {tuple(x.shape)}")
+        if self.norm is not None:
+            x = self.norm(x.to(self.layer.weights.dtype))
         return self.layer(inputs=x)
 
     def extra_repr(self) -> str:

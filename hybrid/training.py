@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "exponential", "cosine")
+SELECTIONS = ("loss", "accuracy")
 #: Rows per forward pass in :func:`evaluate` / :func:`predict_logits` (memory, not accuracy).
 EVAL_BATCH_SIZE = 4096
 CHECKPOINT_FORMAT = "qhybrid-checkpoint"
@@ -118,6 +119,10 @@ class TrainConfig:
         min_lr: final learning rate of the cosine schedule (>= 0, <= lr).
         patience: stop after this many epochs without a better validation score;
             ``None`` = never stop early. Needs validation data.
+        select: which epoch's weights are kept: ``"loss"`` (lowest validation loss, higher
+            accuracy breaks ties; the default: on 77 validation sentences one sentence moves
+            accuracy by 1.3 points, the loss much less) or ``"accuracy"`` (highest validation
+            accuracy, lower loss breaks ties).
         seed: seeds the mini-batch order, and torch/NumPy for anything random in the model
             (dropout, shot sampling). Seed *before* building the model for a reproducible init.
         device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
@@ -134,6 +139,7 @@ class TrainConfig:
     gamma: float = 0.95
     min_lr: float = 0.0
     patience: int | None = None
+    select: str = "loss"
     seed: int = 0
     device: str = "cpu"
     deterministic: bool = True
@@ -144,6 +150,8 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
             )
+        if self.select not in SELECTIONS:
+            raise ValueError(f"TrainConfig.select must be one of {SELECTIONS}, got {self.select!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(
                 f"TrainConfig.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}"
@@ -394,11 +402,9 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
     return None
 
 
-def _better(acc: float, loss: float, best: tuple[float, float] | None) -> bool:
-    """Higher accuracy wins; equal accuracy -> lower loss wins."""
-    if best is None:
-        return True
-    return acc > best[0] or (acc == best[0] and loss < best[1])
+def _selection_key(select: str, acc: float, loss: float) -> tuple[float, float]:
+    """Smaller is better: ``(loss, -accuracy)`` for ``"loss"``, ``(-accuracy, loss)`` for ``"accuracy"``."""
+    return (loss, -acc) if select == "loss" else (-acc, loss)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,6 +466,7 @@ def fit(
 
     history = History()
     best_key: tuple[float, float] | None = None
+    best_val_acc = math.nan
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     t_start = time.perf_counter()
@@ -504,8 +511,9 @@ def fit(
                 history.epochs.append(m)
                 if not has_val:
                     history.best_epoch = epoch
-                elif _better(val_acc, val_loss, best_key):
-                    best_key = (val_acc, val_loss)
+                elif best_key is None or _selection_key(cfg.select, val_acc, val_loss) < best_key:
+                    best_key = _selection_key(cfg.select, val_acc, val_loss)
+                    best_val_acc = val_acc
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     history.best_epoch = epoch
                     stale = 0
@@ -514,7 +522,7 @@ def fit(
                 bar.update(1)
                 postfix = {"loss": f"{m.train_loss:.4f}", "acc": f"{m.train_accuracy:.3f}"}
                 if has_val and best_key is not None:
-                    postfix.update(val_acc=f"{val_acc:.3f}", best=f"{best_key[0]:.3f}")
+                    postfix.update(val_acc=f"{val_acc:.3f}", best=f"{best_val_acc:.3f}")
                 bar.set_postfix(postfix)
                 logger.debug("epoch %d: %s", epoch, m)
                 if cfg.patience is not None and stale >= cfg.patience:

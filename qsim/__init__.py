@@ -19,12 +19,13 @@ from .circuit import Circuit, CircuitError, Const, Input, Operation, Weight, op 
 from .gates import Gate, GateError, unitary  # noqa: E402
 from .observables import Observable, PauliString, X, Y, Z, pauli, z_each  # noqa: E402
 from .simulate import counts, expval, final_state, probabilities, sample, sample_expval  # noqa: E402
+from .validate import set_max_bytes  # noqa: E402
 
 __all__ = [
     "gates", "Gate", "GateError", "unitary",
     "Circuit", "CircuitError", "Operation", "Weight", "Input", "Const", "op",
     "angle_encoding", "long_range_layer", "long_range_pqc", "ry_column", "hardware_efficient_layer",
     "Observable", "PauliString", "X", "Y", "Z", "pauli", "z_each",
-    "final_state", "expval", "probabilities", "sample", "counts", "sample_expval",
+    "final_state", "expval", "probabilities", "sample", "counts", "sample_expval", "set_max_bytes",
 ]
 __version__ = "0.1.0"

@@ -24,7 +24,13 @@ import numpy as np
 
 from .gates import Gate
 
-__all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "CircuitError", "op"]
+__all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "CircuitError", "op", "MAX_QUBITS"]
+
+#: Largest register a :class:`Circuit` may have.  qsim holds whole states on one host: at 40
+#: qubits a single state is 4 TiB even on the float32 real path (4 B per amplitude), beyond any
+#: one machine; below this bound the memory guard (:func:`qsim.validate.check_memory`) decides
+#: at simulation time from the batch, dtype and the memory actually available.
+MAX_QUBITS = 40
 
 
 class CircuitError(ValueError):
@@ -36,10 +42,31 @@ def _check_index(kind: str, index: int) -> None:
         raise CircuitError(f"{kind} slot index {index!r} must be a non-negative integer")
 
 
-def _check_finite(kind: str, **values: float) -> None:
-    for key, v in values.items():
-        if not math.isfinite(float(v)):
-            raise CircuitError(f"{kind} {key} = {v!r} is not finite")
+def _real(kind: str, key: str, v) -> float:
+    """``v`` as a finite float; strings, complex numbers and other non-reals raise naming ``v``."""
+    if isinstance(v, (str, bytes)) or np.iscomplexobj(v):
+        raise CircuitError(f"{kind} {key} = {v!r} is not a real number")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise CircuitError(f"{kind} {key} = {v!r} is not a real number") from None
+    if not math.isfinite(f):
+        raise CircuitError(f"{kind} {key} = {v!r} is not finite")
+    return f
+
+
+def _check_real(obj, kind: str, *keys: str) -> None:
+    """Validate the real-valued fields ``keys`` of a frozen dataclass and store them as floats."""
+    for key in keys:
+        object.__setattr__(obj, key, _real(kind, key, getattr(obj, key)))
+
+
+def _wire_tuple(wires) -> tuple:
+    """``wires`` as a tuple: an iterable is unpacked, anything else (an int, a float, a string, a
+    0-d array) is one wire, checked by :class:`Operation`."""
+    if isinstance(wires, (str, bytes)) or (isinstance(wires, np.ndarray) and wires.ndim == 0):
+        return (wires,)
+    return tuple(wires) if isinstance(wires, Iterable) else (wires,)
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,7 @@ class Weight:
 
     def __post_init__(self) -> None:
         _check_index("weight", self.index)
-        _check_finite("weight", scale=self.scale, offset=self.offset)
+        _check_real(self, "weight", "scale", "offset")
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,7 @@ class Input:
 
     def __post_init__(self) -> None:
         _check_index("input", self.index)
-        _check_finite("input", scale=self.scale, offset=self.offset)
+        _check_real(self, "input", "scale", "offset")
 
 
 @dataclass(frozen=True)
@@ -75,7 +102,7 @@ class Const:
     value: float
 
     def __post_init__(self) -> None:
-        _check_finite("constant", value=self.value)
+        _check_real(self, "constant", "value")
 
 
 Param = Union[Weight, Input, Const]
@@ -92,7 +119,7 @@ class Operation:
     def __post_init__(self) -> None:
         if not isinstance(self.gate, Gate):
             raise CircuitError(f"operation gate {self.gate!r} is not a qsim Gate")
-        wires = tuple(self.wires)
+        wires = _wire_tuple(self.wires)
         for w in wires:
             if not isinstance(w, (int, np.integer)) or isinstance(w, bool) or w < 0:
                 raise CircuitError(f"{self.gate.name}: wire {w!r} must be a non-negative integer")
@@ -115,18 +142,20 @@ class Operation:
 
 
 def op(gate: Gate, wires: int | Sequence[int], *params: Param | float) -> Operation:
-    """Shorthand: ``op(RY, 0, Weight(3))``; plain numbers become :class:`Const`."""
-    ws = (wires,) if isinstance(wires, (int, np.integer)) else tuple(wires)
-    ps = tuple(p if isinstance(p, (Weight, Input, Const)) else Const(float(p)) for p in params)
-    return Operation(gate, ws, ps)
+    """Shorthand: ``op(RY, 0, Weight(3))``; plain real numbers become :class:`Const`."""
+    name = getattr(gate, "name", gate)
+    ps = tuple(p if isinstance(p, (Weight, Input, Const)) else Const(_real(f"{name}:", "angle", p))
+               for p in params)
+    return Operation(gate, _wire_tuple(wires), ps)
 
 
 @dataclass(frozen=True)
 class Circuit:
-    """An immutable circuit on ``n_qubits`` wires.
+    """An immutable circuit on ``n_qubits`` wires (at most :data:`MAX_QUBITS`).
 
     ``n_weights`` / ``n_inputs`` default to one more than the largest slot index used; they may
-    be given larger (unused slots get zero gradient) but never smaller.
+    be given larger (unused slots get zero gradient) but never smaller.  Concatenation
+    (``+``, :meth:`extend`) keeps the larger declared counts.
     """
 
     n_qubits: int
@@ -138,6 +167,9 @@ class Circuit:
         n = self.n_qubits
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise CircuitError(f"n_qubits = {n!r} must be a positive integer")
+        if n > MAX_QUBITS:
+            raise CircuitError(f"n_qubits = {n} exceeds qsim's limit of {MAX_QUBITS} qubits (a state holds "
+                               f"2**{n} amplitudes and qsim keeps whole states in one host's memory)")
         ops = tuple(self.ops)
         for o in ops:
             if not isinstance(o, Operation):
@@ -161,11 +193,12 @@ class Circuit:
             return NotImplemented
         if other.n_qubits != self.n_qubits:
             raise CircuitError(f"cannot concatenate circuits on {self.n_qubits} and {other.n_qubits} qubits")
-        return Circuit(self.n_qubits, self.ops + other.ops)
+        return Circuit(self.n_qubits, self.ops + other.ops, max(self.n_weights, other.n_weights),
+                       max(self.n_inputs, other.n_inputs))
 
     def extend(self, ops: Iterable[Operation]) -> "Circuit":
-        """A new circuit with ``ops`` appended."""
-        return Circuit(self.n_qubits, self.ops + tuple(ops))
+        """A new circuit with ``ops`` appended (declared ``n_weights``/``n_inputs`` kept)."""
+        return self + Circuit(self.n_qubits, tuple(ops))
 
     # ------------------------------------------------------------------ statistics
     def __len__(self) -> int:

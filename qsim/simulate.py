@@ -25,21 +25,29 @@ from .program import DEFAULT_FUSION, GPU_FUSION, lower
 from .validate import Batch, check_batch
 
 __all__ = [
-    "BACKENDS", "final_state", "expval", "probabilities", "sample", "counts", "sample_expval",
-    "resolve_dtype",
+    "BACKENDS", "PRECISIONS", "final_state", "expval", "probabilities", "sample", "counts", "sample_expval",
+    "resolve_dtype", "check_precision",
 ]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("numba", "numpy", "cupy")
-_PRECISIONS = {"double": (np.complex128, np.float64), "single": (np.complex64, np.float32)}
+#: Precision name -> (complex dtype, real dtype) of the simulated states.
+PRECISIONS = {"double": (np.complex128, np.float64), "single": (np.complex64, np.float32)}
+
+
+def check_precision(precision: str, backend: str | None = None) -> str:
+    """Validate ``precision`` (for ``backend``: the numpy reference runs in double only)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise CircuitError(f"precision {precision!r} must be one of {tuple(PRECISIONS)}")
+    if backend == "numpy" and precision != "double":
+        raise CircuitError(f"precision {precision!r}: the numpy reference backend runs in double precision only")
+    return precision
 
 
 def resolve_dtype(circuit: Circuit, state, observables, precision: str, real: bool | None):
     """The state dtype: complex, or float on the real fast path."""
-    if precision not in _PRECISIONS:
-        raise CircuitError(f"precision {precision!r} must be 'double' or 'single'")
-    cdt, rdt = _PRECISIONS[precision]
+    cdt, rdt = PRECISIONS[check_precision(precision)]
     can = circuit.is_real and (state is None or not np.iscomplexobj(state) or not np.any(np.imag(state))) and (
         observables is None or all(o.is_real for o in observables))
     if real is True and not can:
@@ -70,11 +78,10 @@ def _check_fusion(fusion: int | None, backend: str = "numba") -> int:
 
 def _run(circuit: Circuit, b: Batch, backend: str, precision: str, real, fusion, observables=None):
     """Final states for a validated batch (array of the backend's array module)."""
+    check_precision(precision, backend)
     if backend == "numpy":
         from .backends import reference
 
-        if precision != "double":
-            raise CircuitError("the numpy reference backend runs in double precision only")
         return reference.final_state(circuit, b.weights, b.inputs, b.state, b.size)
     dtype = resolve_dtype(circuit, b.state, observables, precision, real)
     level = _check_fusion(fusion, backend)
@@ -101,6 +108,7 @@ def expval(circuit: Circuit, observables: Observable | PauliString | Iterable, w
     if backend == "numpy":
         from .backends import reference
 
+        check_precision(precision, backend)
         return reference.expval(circuit, obs, b.weights, b.inputs, b.state, b.size)
     st = _run(circuit, b, backend, precision, real, fusion, obs)
     return _backend(backend).expvals(st, obs, circuit.n_qubits)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..observables import Observable, pauli_table
 from ..program import SRC_INPUT, SRC_WEIGHT, Program
+from ..validate import check_memory
 from . import batch_major as BM
 from . import numba_kernels as K
 
@@ -58,6 +59,9 @@ def _matrices(program: Program, theta: np.ndarray, dtype, with_factors: bool):
 
 
 def initial_states(n_qubits: int, B: int, state: np.ndarray | None, dtype) -> np.ndarray:
+    """A fresh ``(B, 2**n)`` state array in ``dtype``: ``|0…0⟩`` or a copy of ``state``
+    (after the memory guard :func:`~qsim.validate.check_memory`)."""
+    check_memory(n_qubits, B, dtype)
     if state is None:
         st = np.zeros((B, 2**n_qubits), dtype=dtype)
         st[:, 0] = 1.0
@@ -121,6 +125,7 @@ def _forward_planes(program: Program, theta: np.ndarray, state, B: int, dtype):
     """Forward pass in the batch-major layout; returns the planes ``re, im`` ``(N, B)``."""
     rdt = np.dtype(dtype).type(0).real.dtype
     real = np.dtype(dtype).kind == "f"
+    check_memory(program.n_qubits, B, dtype)
     if state is None:
         re = np.zeros((2**program.n_qubits, B), dtype=rdt)
         re[0] = 1.0

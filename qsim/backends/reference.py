@@ -14,6 +14,7 @@ import numpy as np
 from ..circuit import Circuit, Const, Input, Operation, Weight
 from ..gates import PAULI
 from ..observables import Observable
+from ..validate import check_memory
 
 __all__ = ["op_thetas", "apply_matrix", "final_state", "expval", "apply_observable", "adjoint_vjp"]
 
@@ -44,6 +45,7 @@ def apply_matrix(psi: np.ndarray, U: np.ndarray, wires: tuple[int, ...]) -> np.n
 
 def _initial(circuit: Circuit, state: np.ndarray | None, B: int) -> np.ndarray:
     n = circuit.n_qubits
+    check_memory(n, B, np.complex128)
     if state is None:
         psi = np.zeros((B, 2**n), dtype=complex)
         psi[:, 0] = 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..program import KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, Program
+from ..validate import check_memory
 from . import numba_backend as host
 
 __all__ = ["forward", "expvals", "adjoint"]
@@ -70,6 +71,9 @@ def _factor_mats(program: Program, p: int, f: int, fm: np.ndarray, rows: int) ->
 
 
 def _initial(xp, program: Program, B: int, state, dtype):
+    if hasattr(xp, "cuda"):  # device memory; the host copy is guarded in initial_states
+        check_memory(program.n_qubits, B, dtype, available=lambda: xp.cuda.Device().mem_info[0],
+                     where="free GPU memory")
     return xp.asarray(host.initial_states(program.n_qubits, B, state, dtype))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..circuit import Circuit, CircuitError
 from ..observables import as_observables
 from ..program import BACKWARD_FUSION, lower
-from ..simulate import _check_fusion, resolve_dtype
+from ..simulate import _check_fusion, check_precision, resolve_dtype
 from ..validate import check_batch
 
 __all__ = ["VJP", "vjp", "check_cotangents"]
@@ -56,6 +56,7 @@ def vjp(circuit: Circuit, observables, cotangents, weights=None, inputs=None, st
     obs = as_observables(observables)
     b = check_batch(circuit, weights, inputs, state)
     cot = check_cotangents(cotangents, b.size, len(obs))
+    check_precision(precision, backend)
     if backend == "numpy":
         from ..backends import reference
 

@@ -31,7 +31,8 @@ from .density import (
 )
 from .gradients import adjoint_vjp_density, param_shift_vjp_noisy
 from .models import (
-    ChannelOp, NoiseModel, NoiseRule, NoisyCircuit, ProfileError, available_profiles, load_profile,
+    ChannelOp, NoiseModel, NoiseRule, NoisyCircuit, ProfileError, UnmatchedNoiseWarning, available_profiles,
+    load_profile,
 )
 from .shots import apply_readout_to_probabilities, readout_observables, sample_bitstrings
 from .trajectories import TrajectoryResult, run_trajectories
@@ -45,8 +46,8 @@ __all__ = [
     "generalized_amplitude_damping", "phase_damping", "thermal_relaxation", "kraus_channel",
     "unitary_channel", "identity_channel", "compose", "readout_error",
     # models and profiles
-    "NoiseModel", "NoiseRule", "NoisyCircuit", "ChannelOp", "ProfileError", "load_profile",
-    "available_profiles",
+    "NoiseModel", "NoiseRule", "NoisyCircuit", "ChannelOp", "ProfileError", "UnmatchedNoiseWarning",
+    "load_profile", "available_profiles",
     # density matrices
     "evolve", "density_matrix", "expval_density", "probabilities_density", "expval_rho",
     "probabilities_rho", "pure_density", "purity", "partial_trace", "fidelity", "trace_distance",

@@ -84,6 +84,22 @@ def _pauli_basis(k: int) -> tuple[list[str], np.ndarray]:
     return labels, np.stack(mats)
 
 
+def _kraus_array(name: str, ops) -> np.ndarray:
+    """``ops`` as a complex array (a copy); ragged or non-numeric sets raise naming their shapes."""
+    try:
+        return np.array(ops, dtype=complex)
+    except (TypeError, ValueError):
+        items = list(ops) if isinstance(ops, (list, tuple)) else [ops]
+        shapes = []
+        for o in items:
+            try:
+                shapes.append(np.shape(o))
+            except ValueError:
+                shapes.append("ragged")
+        raise ChannelError(f"channel {name!r}: Kraus operators must be equal-sized square matrices of numbers, "
+                           f"got {len(items)} with shapes {shapes}") from None
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Channel:
     """A CPTP map given by Kraus operators (validated on construction).
@@ -99,7 +115,7 @@ class Channel:
     params: tuple[tuple[str, float], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        k = np.array(self.kraus, dtype=complex)
+        k = _kraus_array(self.name, self.kraus)
         if k.ndim == 2:
             k = k[None]
         if k.ndim != 3 or k.shape[1] != k.shape[2] or k.shape[0] < 1:
@@ -364,8 +380,7 @@ def kraus_channel(operators: Iterable[np.ndarray] | np.ndarray, name: str = "kra
         ChannelError: naming the deviation ``max |Σ K†K - 1|`` when the set is not trace
             preserving, or the bad shape.
     """
-    ops = np.asarray(list(operators) if not isinstance(operators, np.ndarray) else operators, dtype=complex)
-    return Channel(name, ops, ())
+    return Channel(name, operators if isinstance(operators, np.ndarray) else list(operators), ())
 
 
 def unitary_channel(matrix: np.ndarray, name: str = "unitary") -> Channel:

@@ -41,7 +41,7 @@ from ..circuit import Circuit, CircuitError, Const, Input, Operation, Weight
 from ..gates import Gate
 from ..observables import as_observables, pauli_table
 from ..program import full_spectral
-from ..validate import NORM_ATOL, check_batch
+from ..validate import NORM_ATOL, check_batch, check_memory
 from . import kernels as K
 from .models import ChannelOp, NoiseModel, NoisyCircuit, as_noisy
 
@@ -688,7 +688,9 @@ def _split_state(circuit: Circuit, weights, inputs, state):
 
 
 def initial_vectors(n: int, B: int, psi, rho, dtype) -> np.ndarray:
-    """``vec(ρ_0)`` ``(B, 4**n)`` in ``dtype`` (``|0…0⟩⟨0…0|`` by default)."""
+    """``vec(ρ_0)`` ``(B, 4**n)`` in ``dtype`` (``|0…0⟩⟨0…0|`` by default), after the memory
+    guard :func:`~qsim.validate.check_memory`."""
+    check_memory(n, B, dtype, density=True)
     if rho is not None:
         v = matrix_to_vec(rho)
         v = v.real if np.dtype(dtype).kind == "f" else v

@@ -14,7 +14,13 @@ Rule semantics, per operation of the circuit:
   rule by arity or a catch-all; rules of equal specificity all apply, in insertion order;
   a rule with no channels is therefore a "noise-free here" override;
 * a channel on as many wires as the gate is placed on the gate's wires; a one-wire channel on a
-  multi-wire gate is placed on each of its wires.
+  multi-wire gate is placed on each of its wires;
+* a rule that names gates or wires but matches no operation of the circuit (a typo such as
+  ``gates="FOO"``, or ``wires=3`` for a gate on ``(2, 3)``), and a readout override on a qubit
+  the circuit lacks, are almost always mistakes: ``apply`` warns
+  (:class:`UnmatchedNoiseWarning`), or raises :class:`~qsim.noise.channels.ChannelError` with
+  ``strict=True``.  Rules by arity only may match nothing (a profile's two-qubit rule on a
+  one-qubit circuit) and stay silent.
 
 Example::
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,7 +56,7 @@ from .channels import (
 )
 
 __all__ = [
-    "NoiseRule", "NoiseModel", "ChannelOp", "NoisyCircuit", "ProfileError",
+    "NoiseRule", "NoiseModel", "ChannelOp", "NoisyCircuit", "ProfileError", "UnmatchedNoiseWarning",
     "as_noisy", "load_profile", "available_profiles", "PROFILE_DIR",
 ]
 
@@ -61,6 +68,10 @@ PROFILE_DIR = Path(__file__).with_name("profiles")
 
 class ProfileError(ValueError):
     """A noise profile file is missing, malformed or has out-of-range values."""
+
+
+class UnmatchedNoiseWarning(UserWarning):
+    """A noise rule selects gates or wires that the circuit does not have (see :meth:`NoiseModel.apply`)."""
 
 
 # ---------------------------------------------------------------------- instructions
@@ -189,6 +200,12 @@ class NoiseRule:
             if width is not None and ch.num_wires not in (1, width):
                 raise ChannelError(f"rule for {width}-wire gates cannot place {ch!r} ({ch.num_wires} wires)")
 
+    def selector(self) -> str:
+        """The selectors as text, e.g. ``gates=['RY'], wires=(2,)`` (``every gate`` when none)."""
+        gates = sorted(self.gates) if self.gates else None
+        parts = (("gates", gates), ("arity", self.arity), ("wires", self.wires))
+        return ", ".join(f"{k}={v}" for k, v in parts if v is not None) or "every gate"
+
     @property
     def specificity(self) -> int:
         return 2 * (self.wires is not None) + (self.gates is not None)
@@ -282,14 +299,40 @@ class NoiseModel:
                 arr[q] = (e.p01, e.p10)
         return None if not np.any(arr) else arr
 
-    def apply(self, circuit: Circuit) -> NoisyCircuit:
+    def apply(self, circuit: Circuit, *, strict: bool = False) -> NoisyCircuit:
         """The circuit's operations with the model's channels interleaved (the circuit is unchanged;
-        results are cached per (model, circuit))."""
+        results are cached per (model, circuit)).
+
+        Rules naming gates or wires that match no operation, and readout overrides on qubits
+        the circuit lacks, warn once per (model, circuit) (:class:`UnmatchedNoiseWarning`), or
+        raise :class:`~qsim.noise.channels.ChannelError` when ``strict``.
+        """
         if not isinstance(circuit, Circuit):
             raise CircuitError(f"NoiseModel.apply expects a qsim Circuit, got {type(circuit).__name__}")
+        if strict:
+            unmatched = self.unmatched(circuit)
+            if unmatched:
+                raise ChannelError(f"noise model {self.name!r}: {unmatched[0]}"
+                                   + (f" (and {len(unmatched) - 1} more)" if len(unmatched) > 1 else ""))
         return _apply_cached(self, circuit)
 
+    def unmatched(self, circuit: Circuit) -> list[str]:
+        """What in this model selects nothing in ``circuit``: rules with ``gates``/``wires`` that
+        match no operation, readout overrides on qubits outside the circuit (one line each)."""
+        out = []
+        for r in self.rules:
+            if (r.gates is not None or r.wires is not None) and not any(r.matches(o) for o in circuit.ops):
+                out.append(f"rule [{r.selector()}] matches no operation of the {circuit.n_qubits}-qubit circuit "
+                           f"(its gates: {sorted(circuit.count_by_name())})")
+        for q, _ in self.readout_overrides:
+            if not 0 <= q < circuit.n_qubits:
+                out.append(f"readout override on qubit {q} is outside the {circuit.n_qubits}-qubit circuit")
+        return out
+
     def _apply(self, circuit: Circuit) -> NoisyCircuit:
+        for line in self.unmatched(circuit):
+            warnings.warn(f"noise model {self.name!r}: {line}; it adds no noise", UnmatchedNoiseWarning,
+                          stacklevel=5)
         ins: list[Instruction] = []
         for o in circuit.ops:
             ins.append(o)
@@ -328,9 +371,7 @@ class NoiseModel:
     def describe(self) -> str:
         lines = [f"NoiseModel {self.name!r}"]
         for r in self.rules:
-            sel = ", ".join(f"{k}={v}" for k, v in (("gates", sorted(r.gates) if r.gates else None),
-                                                    ("arity", r.arity), ("wires", r.wires)) if v is not None)
-            lines.append(f"  after [{sel or 'every gate'}]: {', '.join(map(repr, r.channels)) or 'no noise'}")
+            lines.append(f"  after [{r.selector()}]: {', '.join(map(repr, r.channels)) or 'no noise'}")
         if self.readout is not None:
             lines.append(f"  readout: p01={self.readout.p01:g}, p10={self.readout.p10:g}")
         for q, e in self.readout_overrides:

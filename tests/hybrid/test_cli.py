@@ -50,7 +50,7 @@ def test_train_baseline_and_evaluate(tmp_path, data_args, capsys):
     out = tmp_path / "lr"
     assert cli.main(["train", *data_args, "--baseline", "logreg", "--no-reference", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (out / "model.pkl").is_file() and "reference" not in metrics
+    assert (out / "model.npz").is_file() and "reference" not in metrics
     capsys.readouterr()
     assert cli.main(["evaluate", str(out)]) == 0
     assert f"test accuracy {metrics['test']['accuracy']:.4f} on 300 sentences" in capsys.readouterr().out
@@ -136,7 +136,7 @@ def test_usage_errors(tmp_path, capsys, data_args):
     rc, err = _run(["train", "--baseline", "random-forest"], capsys)
     assert rc == cli.EXIT_USAGE and "unknown baseline 'random-forest'" in err
     rc, err = _run(["train", *data_args, "--connectivity", "20"], capsys)
-    assert rc == cli.EXIT_USAGE and "connectivity must be in [1, 8], got 20" in err
+    assert rc == cli.EXIT_USAGE and "connectivity must be in [1, 3], got 20" in err
     rc, err = _run(["train", *data_args, "--lr", "-1"], capsys)
     assert rc == cli.EXIT_USAGE and "TrainConfig.lr" in err
     rc, err = _run(["train", *data_args, "--noise", '{"p9": 1}'], capsys)
@@ -200,3 +200,22 @@ def test_help_lists_every_subcommand(capsys):
     text = capsys.readouterr().out
     for name in ("train", "evaluate", "bench", "energy"):
         assert name in text
+
+
+def test_evaluate_never_unpickles_a_run_folder(tmp_path, data_args, capsys, monkeypatch):
+    """Issue 10 finding 1: a crafted model.pkl in a logreg run folder is not loaded (no code from data);
+    the classical head is kept as plain arrays (model.npz) and evaluates to the same accuracy."""
+    import pickle
+
+    out = tmp_path / "lr"
+    assert cli.main(["train", *data_args, "--baseline", "logreg", "--no-reference", "--out", str(out), "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)["test"]["accuracy"]
+    assert (out / "model.npz").is_file() and not (out / "model.pkl").exists()
+    (out / "model.pkl").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("pickle.load was called"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("pickle.loads was called"))
+    assert cli.main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(trained)
+    (out / "model.npz").unlink()
+    assert cli.main(["evaluate", str(out)]) == cli.EXIT_DATA
+    assert "model.npz is missing" in capsys.readouterr().err

@@ -68,7 +68,8 @@ def test_read_tsv_crlf_and_no_final_newline(tmp_path):
         (b"sentence\tlabel\nx\t1\ny\t\n", 3, "bad label ''"),
         (b"sentence\tlabel\nx\t1\t0\n", 2, "found 3"),
         (b"sentence\tlabel\nx 1\n", 2, "found 1"),
-        (b"sentence\tlabel\nx\t1\n\ny\t0\n", 3, "found 1"),
+        (b"\xef\xbb\xbfsentence\tlabel\n\nx\t1\n\ny\t0\n\nz\t2\n", 7, "bad label '2'"),
+        (b"\n\nsentence,label\nx,1\n", 3, "bad header"),
         (b"sentence\tlabel\n \t1\n", 2, "empty sentence"),
         (b"sentence\tlabel\nok\t1\nbad \xff\t0\n", 3, "UTF-8"),
     ],
@@ -82,6 +83,21 @@ def test_read_tsv_errors_name_file_and_line(tmp_path, content, line, fragment):
     assert str(path) in str(err) and fragment in str(err)
     if line is not None:
         assert f"line {line}" in str(err)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xef\xbb\xbfsentence\tlabel\nx y\t1\nz\t0\n",       # UTF-8 byte order mark
+        b"sentence\tlabel\nx y\t1\nz\t0\n\n",                    # trailing blank line
+        b"sentence\tlabel\r\nx y\t1\r\nz\t0\r\n\r\n \n",          # CRLF, blank and whitespace lines
+        b"\nsentence\tlabel\nx y\t1\n\n\nz\t0",                     # blank lines before and between
+    ],
+)
+def test_read_tsv_tolerates_bom_and_blank_lines(tmp_path, content):
+    """Issue 10 finding 12: a TSV with a trailing blank line or a BOM was rejected."""
+    texts, labels = read_tsv(_write(tmp_path / "a.tsv", content))
+    assert texts == ["x y", "z"] and labels.tolist() == [1, 0]
 
 
 def test_read_tsv_missing_file(tmp_path):

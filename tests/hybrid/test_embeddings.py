@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +194,105 @@ def test_encoder_reproduces_cached_minilm_rows(sst2_corpus, minilm_npz, tmp_path
     # and a second call comes from the cache, identical
     again = SentenceEncoder(cache_dir=tmp_path, progress=False).encode(texts)
     np.testing.assert_array_equal(again, X)
+
+
+# -------------------------------------------------------------------------------- issue 10
+
+
+def test_cache_chunk_of_the_wrong_width_is_re_encoded(tmp_path, caplog):
+    """Issue 10 finding 7: a cached chunk of the wrong width was accepted and the run crashed after
+    the whole encoding in np.concatenate, naming no file; now it is re-encoded with a warning
+    naming the file, and the model's width is recorded in the cache folder's model.json."""
+    texts = [f"sentence {i}" for i in range(10)]
+    enc = SentenceEncoder("org/fake", cache_dir=tmp_path, chunk_size=4, progress=False)
+    fake = enc._model = _FakeModel()
+    X = enc.encode(texts)
+    folder = enc.cache_folder
+    assert json.loads((folder / "model.json").read_text())["dim"] == 2
+    victim = folder / f"{texts_digest(texts[4:8])}.npy"
+    np.save(victim, np.zeros((4, 5), np.float32))                     # right rows, wrong width
+    for model_json in (True, False):  # the width from model.json, else the most common one
+        if not model_json:
+            (folder / "model.json").unlink()
+            np.save(victim, np.zeros((4, 5), np.float32))
+        fake.calls = 0
+        with caplog.at_level("WARNING", logger="hybrid.embeddings"):
+            again = enc.encode(texts)
+        assert fake.calls == 1 and np.array_equal(again, X)
+        assert f"ignoring cache file {victim} of width 5 (the model's is 2)" in caplog.text
+        assert np.load(victim).shape == (4, 2)                       # the cache is repaired
+        caplog.clear()
+
+
+def test_cache_width_disagreeing_with_a_fresh_encoding_is_replaced(tmp_path, caplog):
+    """Issue 10 finding 7: cached chunks are checked against the width of chunks encoded now."""
+    texts = [f"sentence {i}" for i in range(8)]
+    enc = SentenceEncoder("org/fake", cache_dir=tmp_path, chunk_size=4, progress=False)
+    enc._model = _FakeModel()
+    enc.cache_folder.mkdir(parents=True)
+    stale = enc.cache_folder / f"{texts_digest(texts[:4])}.npy"
+    np.save(stale, np.ones((4, 3), np.float32))  # an old model's chunk, no model.json
+    with caplog.at_level("WARNING", logger="hybrid.embeddings"):
+        X = enc.encode(texts)
+    assert X.shape == (8, 2) and X[0, 0] == len(texts[0])
+    assert str(stale) in caplog.text
+
+
+def test_precomputed_sentences_are_checked_by_digest(tmp_path, caplog):
+    """Issue 10 finding 7: embeddings were checked against the data by labels only, so replaced
+    sentences with the same labels trained on stale vectors; files written by save_precomputed
+    carry a SHA-256 of each split's sentences and embed_corpus checks it."""
+    corpus = load_sst2_folder(_tiny_folder(tmp_path / "data"))
+    X = np.arange(15, dtype=np.float32).reshape(5, 3)
+    path = E.save_precomputed(tmp_path / "e.npz", corpus, X)
+    pre = load_precomputed(path)
+    splits = ("train", "dev", "test")
+    assert pre.digests == {s: texts_digest(corpus.standard_split(s).texts) for s in splits}
+    with caplog.at_level("WARNING", logger="hybrid.embeddings"):
+        np.testing.assert_array_equal(embed_corpus(corpus, precomputed=path), X)
+    assert "digest" not in caplog.text
+    edited = tmp_path / "edited"
+    _tiny_folder(edited)
+    (edited / "dev.tsv").write_text("sentence\tlabel\nanother\t0\n")  # same rows and labels
+    with pytest.raises(EmbeddingError, match=rf"{path}: the sentences of split 'dev' differ"):
+        embed_corpus(load_sst2_folder(edited), precomputed=path)
+    with caplog.at_level("INFO", logger="hybrid.embeddings"):  # without digests: said so (INFO)
+        embed_corpus(corpus, precomputed=_tiny_npz(tmp_path / "plain.npz"))
+    assert "records no sentence digests for train/dev/test" in caplog.text
+    assert "only row counts and labels were checked" in caplog.text
+    bad = _tiny_npz(tmp_path / "bad-digest.npz", texts_sha256_dev=np.array("abc"))
+    with pytest.raises(EmbeddingError, match=rf"{bad}: texts_sha256_dev must be a SHA-256 hex"):
+        load_precomputed(bad)
+
+
+def _text_file(path: Path) -> Path:
+    path.write_text("hello world")                                    # 11 bytes
+    return path
+
+
+def _npy_as_npz(path: Path) -> Path:
+    with open(path, "wb") as handle:
+        np.save(handle, np.zeros((2, 3), np.float32))
+    return path
+
+
+def _pickled_npz(path: Path) -> Path:
+    np.savez(path, X_train=np.array([{"code": 1}], dtype=object))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (_text_file, r"not a .npz archive \(11 bytes, starting b'hello world'\)"),
+        (_npy_as_npz, r"is a single .npy array, not a .npz archive of named arrays"),
+        (_pickled_npz, r"not a readable .npz archive \(ValueError: Object arrays cannot be loaded"),
+    ],
+)
+def test_files_that_are_not_npz_archives_give_one_line(tmp_path, make, fragment):
+    """Issue 10 findings 7 and 10: an 11-byte text file or a .npy given as .npz gave a message about
+    pickles or context managers; now one EmbeddingError line naming the file and what it is."""
+    path = make(tmp_path / "emb.npz")
+    with pytest.raises(EmbeddingError, match=rf"^{path}: {fragment}") as info:
+        load_precomputed(path)
+    assert "\n" not in str(info.value) and info.value.__cause__ is None

@@ -80,8 +80,8 @@ def test_counted_equals_built(kw):
 
 
 def test_default_preset_sizes_to_the_embedding():
-    assert preset("default", 384).encoder.n_qubits == 9
-    assert preset("default", 768).encoder.n_qubits == 10
+    assert preset("paper-sized", 384).encoder.n_qubits == 9
+    assert preset("paper-sized", 768).encoder.n_qubits == 10
     with pytest.raises(ValueError, match="unknown head preset"):
         preset("paper-900")
 

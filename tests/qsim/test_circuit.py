@@ -73,3 +73,89 @@ def test_data_errors():
         final_state(c, w, x, fusion=7)
     with pytest.raises(CircuitError, match="real=True"):
         expval(Circuit(1, (op(RX, 0, 0.2),)), z_each(1), real=True)
+
+
+def test_qubit_limit():
+    """Issue 10 finding 8: Circuit(64) built and simulating tried to allocate 8 TiB; the register
+    is bounded at construction (MAX_QUBITS = 40, a 4 TiB state) with a one-line CircuitError."""
+    from qsim.circuit import MAX_QUBITS
+
+    assert Circuit(MAX_QUBITS).n_qubits == MAX_QUBITS              # data only: nothing allocated
+    for n in (MAX_QUBITS + 1, 64):
+        with pytest.raises(CircuitError, match=f"n_qubits = {n} exceeds qsim's limit of {MAX_QUBITS}"):
+            Circuit(n)
+
+
+@pytest.mark.parametrize("combine", ["add", "extend"])
+def test_concatenation_keeps_declared_slots(combine):
+    """Issue 10 finding 9: `extend` and `+` dropped declared n_weights/n_inputs, so the shot path
+    (which extends the circuit by basis changes) failed on circuits with spare slots."""
+    from qsim import sample_expval
+
+    c = Circuit(2, (op(RY, 0, Weight(0)),), n_weights=3, n_inputs=2)
+    more = (op(RX, 1, Weight(1)),)
+    out = c + Circuit(2, more) if combine == "add" else c.extend(more)
+    assert (out.n_weights, out.n_inputs) == (3, 2)
+    wider = Circuit(2, (op(RY, 1, Input(4)),), n_weights=5)        # the larger count wins on each side
+    both = c + wider if combine == "add" else c.extend(wider.ops)
+    assert both.n_inputs == 5 and both.n_weights == (5 if combine == "add" else 3)
+    w, x = np.array([0.3, 0.0, 0.0]), np.zeros((2, 2))
+    est = sample_expval(c, pauli("X", 0), 200, w, x, seed=0)       # failed before: weights (3,) vs (1,)
+    assert est.shape == (2, 1)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: op(RY, 1.0, Weight(0)), r"RY: wire 1\.0 must be a non-negative integer"),
+    (lambda: op(CNOT, (0, 1.0)), r"CNOT: wire 1\.0 must be"),
+    (lambda: Operation(RY, 0.5, (Const(0.1),)), r"wire 0\.5 must be"),
+    (lambda: op(RY, 0, "pi"), r"RY: angle = 'pi' is not a real number"),
+    (lambda: op(RY, 0, "0.5"), r"RY: angle = '0.5' is not a real number"),
+    (lambda: op(RY, 0, 1j), r"RY: angle = 1j is not a real number"),
+    (lambda: Const("0.5"), r"constant value = '0.5' is not a real number"),
+    (lambda: Weight(0, scale="2"), r"weight scale = '2' is not a real number"),
+    (lambda: Input(0, offset=np.complex128(1)), r"input offset = .* is not a real number"),
+])
+def test_wires_and_angles_of_the_wrong_type(make, match):
+    """Issue 10 finding 10: float wires and string angles raised a bare TypeError/ValueError deep in
+    the constructor (or were kept as strings); now one CircuitError naming the value."""
+    with pytest.raises(CircuitError, match=match):
+        make()
+    assert op(RY, np.int64(1), np.float32(0.5)).params == (Const(0.5),)   # numpy scalars stay fine
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_complex_or_text_data_rejected(backend):
+    """Issue 10 finding 9: complex weights were cast to real with only a numpy ComplexWarning."""
+    c = Circuit(1, (op(RY, 0, Weight(0)), op(RX, 0, Input(0))))
+    with pytest.raises(CircuitError, match=r"weights are complex \(complex128\)"):
+        expval(c, z_each(1), np.array([0.3 + 0.1j]), np.zeros((1, 1)), backend=backend)
+    with pytest.raises(CircuitError, match=r"inputs are complex"):
+        expval(c, z_each(1), [0.3], np.array([[1j]]), backend=backend)
+    with pytest.raises(CircuitError, match=r"weights = \['a'\] are not real numbers"):
+        expval(c, z_each(1), ["a"], np.zeros((1, 1)), backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("precision", ["quad", "half", None])
+def test_precision_validated_on_every_backend(backend, precision):
+    """Issue 10 finding 9: the numpy backend ignored `precision` in expval and vjp (accepted "quad")."""
+    from qsim.grad import vjp
+
+    c = Circuit(1, (op(RY, 0, Weight(0)),))
+    calls = [lambda: expval(c, z_each(1), [0.1], backend=backend, precision=precision),
+             lambda: final_state(c, [0.1], backend=backend, precision=precision),
+             lambda: vjp(c, z_each(1), np.ones((1, 1)), [0.1], backend=backend, precision=precision)]
+    for call in calls:
+        with pytest.raises(CircuitError, match=rf"precision {precision!r} must be one of \('double', 'single'\)"):
+            call()
+
+
+def test_numpy_backend_is_double_only():
+    """Issue 10 finding 9: precision='single' on the numpy reference silently ran in double."""
+    from qsim.grad import vjp
+
+    c = Circuit(1, (op(RY, 0, Weight(0)),))
+    with pytest.raises(CircuitError, match="numpy reference backend runs in double precision only"):
+        expval(c, z_each(1), [0.1], backend="numpy", precision="single")
+    with pytest.raises(CircuitError, match="numpy reference backend runs in double precision only"):
+        vjp(c, z_each(1), np.ones((1, 1)), [0.1], backend="numpy", precision="single")

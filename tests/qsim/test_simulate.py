@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qsim import (Circuit, Input, Weight, counts, expval, final_state, op, pauli, probabilities, sample,
-                  sample_expval, z_each)
+from qsim import (Circuit, CircuitError, Input, Weight, counts, expval, final_state, op, pauli, probabilities,
+                  sample, sample_expval, z_each)
 from qsim.ansatz import angle_encoding, long_range_pqc
 from qsim.gates import CZ, RY, SWAP, H, X, Z
 from qsim.observables import Observable
 
-from qsim_testutils import ATOL, dense_operator, haar_states, random_circuit
+from qsim_testutils import ATOL, dense_operator, gpu_available, haar_states, random_circuit
 
 
 def dense_reference(circuit, w, x, psi):
@@ -151,3 +151,96 @@ def test_batch_major_driver(precision, fusion):
     np.testing.assert_allclose(expval(real_c, z_each(6), wr, x[:, :6], sr, precision=precision, fusion=fusion),
                                expval(real_c, z_each(6), wr, x[:, :6], sr, backend="numpy"),
                                atol=ATOL[precision] * 50)
+
+
+# ---------------------------------------------------------------------- memory guard (issue 10, finding 8)
+@pytest.fixture
+def memory_cap():
+    """``qsim.validate.set_max_bytes``, reset after the test."""
+    from qsim import validate
+
+    yield validate.set_max_bytes
+    validate.set_max_bytes(None)
+
+
+def _guarded_calls():
+    """One call per allocation path: ``(label, call(n, B), bytes per entry, density)`` params."""
+    import qsim.noise as qn
+    from qsim.grad import vjp
+
+    def circ(n):
+        ops = [op(RY, q, Input(q)) for q in range(n)] + [op(CZ, (q, q + 1)) for q in range(n - 1)]
+        return Circuit(n, tuple(ops))
+
+    def x(n, B):
+        return np.full((B, n), 0.3)
+
+    def noisy(n):
+        return qn.NoiseModel.depolarizing(0.01).apply(circ(n))
+
+    cases = [
+        ("numba sample-major", lambda n, B: final_state(circ(n), None, x(n, B)), 16, False),
+        ("numba batch-major", lambda n, B: expval(circ(n), z_each(n), None, x(n, 16 * B)), 8, False),
+        ("numba adjoint", lambda n, B: vjp(circ(n), z_each(n), np.ones((B, n)), None, x(n, B)), 8, False),
+        ("numpy reference", lambda n, B: expval(circ(n), z_each(n), None, x(n, B), backend="numpy"), 16, False),
+        ("density numba", lambda n, B: qn.evolve(noisy(n), None, x(n, B)), 8, True),
+        ("density numpy", lambda n, B: qn.evolve(noisy(n), None, x(n, B), backend="numpy"), 16, True),
+    ]
+    gpu = [pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="no CUDA GPU")]
+    return [pytest.param(*case, id=case[0]) for case in cases] + [
+        pytest.param("cupy", lambda n, B: final_state(circ(n), None, x(n, B), backend="cupy"), 16, False,
+                     id="cupy", marks=gpu)]
+
+
+@pytest.mark.parametrize("label,call,entry,density", _guarded_calls())
+def test_memory_guard_on_every_allocation_path(memory_cap, label, call, entry, density):
+    """Issue 10 finding 8: no memory check before allocating; 29-31 qubits tried 8-32 GiB on a 24 GiB
+    machine.  Every path that allocates states now compares the bytes with the cap first."""
+    n, B = 3, 2
+    rows = 16 * B if label == "numba batch-major" else B
+    need = rows * (4 if density else 2) ** n * entry
+    memory_cap(need)
+    call(n, B)                                                       # exactly at the cap: runs
+    memory_cap(need - 1)
+    kind = "density matrices" if density else "state vectors"
+    dtype = {8: "float64", 16: "complex128"}[entry]
+    with pytest.raises(CircuitError, match=rf"^{n} qubits x batch {rows} as {dtype} {kind} need {need} bytes "
+                                           rf".*more than the cap qsim.set_max_bytes \({need - 1} bytes"):
+        call(n, B)
+
+
+def test_memory_guard_env_variable_and_available_memory(monkeypatch, memory_cap):
+    """Issue 10 finding 8: the cap comes from $QSIM_MAX_BYTES too, and the host's available memory
+    (MemAvailable) is always a limit; errors name n, batch, dtype and bytes."""
+    from qsim import validate
+
+    c = Circuit(2, (op(H, 0),))
+    monkeypatch.setenv(validate.MAX_BYTES_ENV, "1e2")                 # 4 states x 4 amplitudes x 16 B = 256 B
+    with pytest.raises(CircuitError, match=r"2 qubits x batch 4 as complex128 state vectors need 256 bytes "
+                                           r"\(256 B\), more than the cap \$QSIM_MAX_BYTES \(100 bytes"):
+        final_state(c, state=np.tile([1.0, 0, 0, 0], (4, 1)))
+    memory_cap(10**6)                                                 # set_max_bytes wins over the variable
+    assert final_state(c, state=np.tile([1.0, 0, 0, 0], (4, 1))).shape == (4, 4)
+    memory_cap(None)
+    monkeypatch.setenv(validate.MAX_BYTES_ENV, "lots")
+    with pytest.raises(CircuitError, match=r"\$QSIM_MAX_BYTES = 'lots' must be a positive number of bytes"):
+        final_state(c)
+    monkeypatch.delenv(validate.MAX_BYTES_ENV)
+    monkeypatch.setattr(validate, "available_memory", lambda: 1000)
+    final_state(c, state=np.tile([1.0, 0, 0, 0], (100, 1)))         # small batches skip reading /proc/meminfo
+    monkeypatch.setattr(validate, "MEMORY_CHECK_MIN_BYTES", 0)
+    with pytest.raises(CircuitError, match=r"more than the available memory \(1000 bytes"):
+        final_state(c, state=np.tile([1.0, 0, 0, 0], (100, 1)))
+    with pytest.raises(CircuitError, match="memory cap 0 must be a positive number"):
+        memory_cap(0)
+
+
+def test_available_memory_reads_the_host():
+    """Issue 10 finding 8: the guard's notion of free memory is a positive byte count on this host."""
+    from qsim.validate import available_memory, check_memory
+
+    free = available_memory()
+    assert free is None or free > 0
+    assert check_memory(10, 4, np.complex64) == 4 * 1024 * 8
+    with pytest.raises(CircuitError, match=r"30 qubits x batch 10000 as complex128 state vectors need"):
+        check_memory(30, 10_000, np.complex128)                       # 160 TiB: more than any host has

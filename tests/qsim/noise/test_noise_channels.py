@@ -206,6 +206,20 @@ def test_non_trace_preserving_kraus_names_the_deviation():
     assert KRAUS_ATOL < 1e-6
 
 
+@pytest.mark.parametrize("ops,shapes", [
+    ([np.eye(2), np.eye(4)], r"\[\(2, 2\), \(4, 4\)\]"),
+    ([np.sqrt(0.5) * np.eye(2), [[1, 0]]], r"\[\(2, 2\), \(1, 2\)\]"),
+    ([np.eye(2), [[1, 0], [0]]], r"\[\(2, 2\), 'ragged'\]"),
+    ([[["a", "b"], ["c", "d"]]], r"\[\(2, 2\)\]"),
+])
+def test_ragged_or_non_numeric_kraus_sets_name_their_shapes(ops, shapes):
+    """Issue 10 finding 10: a ragged Kraus set raised numpy's "inhomogeneous shape" ValueError from
+    deep inside; now one ChannelError naming the channel and every operator's shape."""
+    with pytest.raises(qn.ChannelError, match=rf"channel 'mine': Kraus operators must be equal-sized square "
+                                              rf"matrices of numbers, got {len(ops)} with shapes {shapes}"):
+        qn.kraus_channel(ops, name="mine")
+
+
 def test_readout_error_validation_and_matrix():
     e = qn.readout_error(0.1, 0.2)
     assert np.allclose(e.matrix, [[0.9, 0.2], [0.1, 0.8]])

@@ -69,7 +69,7 @@ def mixed_model() -> qn.NoiseModel:
             .add(qn.depolarizing(0.04, 2), arity=2)
             .add(qn.amplitude_damping(0.1), gates=("RX", "U3"))
             .add([qn.generalized_amplitude_damping(0.2, 0.7), qn.phase_damping(0.15)], gates="RZZ")
-            .add(random_isometry_kraus(3, 4, 1), gates="ISWAP")
+            .add(random_isometry_kraus(3, 4, 1), gates="iSWAP")
             .add(random_isometry_kraus(2, 8, 2), gates="Toffoli")
             .add(qn.thermal_relaxation(2.0, 1.5, 0.2), arity=3))
 

@@ -9,6 +9,7 @@ import pytest
 
 import qsim.noise as qn
 from qsim import Circuit, Weight, op
+from qsim import z_each as qsim_z
 from qsim.gates import CNOT, CZ, RY, RZ
 from qsim.noise.models import PROFILE_DIR
 
@@ -70,6 +71,35 @@ def test_apply_is_cached_and_rules_validate():
         qn.NoiseModel().add(qn.kraus_channel([np.eye(8)], name="three"), arity=2)
     with pytest.raises(qn.ChannelError, match="arity"):
         qn.NoiseModel().add(qn.depolarizing(0.1), arity=0)
+
+
+@pytest.mark.parametrize("model,fragment", [
+    (qn.NoiseModel().add(qn.depolarizing(0.1), gates=["FOO"]), r"rule \[gates=\['FOO'\]\] matches no operation"),
+    (qn.NoiseModel().add(qn.depolarizing(0.1), gates="RY", wires=1), r"rule \[gates=\['RY'\], wires=\(1,\)\]"),
+    (qn.NoiseModel().add(qn.depolarizing(0.1, 2), wires=(2, 3)), r"rule \[wires=\(2, 3\)\]"),
+    (qn.NoiseModel().with_readout(0.1, wires=7), "readout override on qubit 7 is outside the 3-qubit circuit"),
+])
+def test_rules_matching_nothing_warn_or_raise_when_strict(model, fragment):
+    """Issue 10 finding 9: a rule that matches no gate or wire (`gates=["FOO"]`) silently gave
+    noise-free results; `apply` now warns, and raises with strict=True."""
+    c = small_circuit()
+    with pytest.warns(qn.UnmatchedNoiseWarning, match=fragment):
+        noisy = model.apply(c)
+    assert noisy.channels == () and noisy.readout is None
+    with pytest.raises(qn.ChannelError, match=fragment):
+        model.apply(c, strict=True)
+    other = c.extend([op(RZ, 0, Weight(0))])      # warned once per (model, circuit): take a new circuit
+    with pytest.warns(qn.UnmatchedNoiseWarning, match=fragment):     # through the entry points too
+        qn.expval_noisy(other, qsim_z(3), np.array([0.3, 0.2, 0.1]), model=model)
+
+
+def test_rules_that_match_or_select_by_arity_stay_silent(recwarn):
+    """Issue 10 finding 9: only rules naming gates or wires warn; a profile's arity rules may
+    match nothing in a small circuit."""
+    one_qubit = Circuit(1, (op(RY, 0, Weight(0)),))
+    qn.NoiseModel.depolarizing(0.01, 0.02).apply(one_qubit, strict=True)    # no 2-qubit gate: fine
+    qn.NoiseModel().add(qn.bit_flip(0.1), gates="CNOT").apply(small_circuit(), strict=True)
+    assert not [w for w in recwarn if issubclass(w.category, qn.UnmatchedNoiseWarning)]
 
 
 # ---------------------------------------------------------------------- profiles
