@@ -471,7 +471,8 @@ def _finetune_end_to_end(cfg: RunConfig, head: QuantumHead, ds: Dataset, out: Pa
     if ds.texts is None:
         raise ValueError("end-to-end fine-tuning needs the sentences: prepare the data with the run's finetune config")
     body, history = finetune_end_to_end(head, (ds.texts["train"], ds.y["train"]),
-                                        (ds.texts["validation"], ds.y["validation"]), cfg.finetune)
+                                        (ds.texts["validation"], ds.y["validation"]), cfg.finetune,
+                                        head_train=cfg.train_config())
     folder = out / BODY_FOLDER
     if folder.exists():
         shutil.rmtree(folder)

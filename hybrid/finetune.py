@@ -84,6 +84,10 @@ class FinetuneConfig(JSONConfig):
         head_lr: learning rate of the quantum head (``full`` only).
         warmup: fraction of the steps with a linear learning-rate warm-up (then linear decay).
         max_length: tokens kept per sentence (``None``: the model's own limit).
+        warm_start: ``full`` only: first train the head alone on the frozen body's embeddings
+            (with the run's head training settings), then unfreeze the body ("linear probing
+            then fine-tuning", Kumar et al. 2022): a randomly initialised head would otherwise
+            send noise gradients into the pretrained body for the first epochs.
         seed: seeds pair sampling, batch order and dropout.
         device: torch device (``"cpu"``, ``"cuda"``).
         progress: tqdm bars.
@@ -98,6 +102,7 @@ class FinetuneConfig(JSONConfig):
     head_lr: float = 0.02
     warmup: float = 0.1
     max_length: int | None = None
+    warm_start: bool = True
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -122,8 +127,9 @@ class FinetuneConfig(JSONConfig):
             raise ValueError(f"FinetuneConfig.device must be a device string like 'cpu', got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"FinetuneConfig.device={self.device!r} but torch sees no CUDA device; use 'cpu'")
-        if not isinstance(self.progress, bool):
-            raise ValueError(f"FinetuneConfig.progress must be true or false, got {self.progress!r}")
+        for name in ("progress", "warm_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"FinetuneConfig.{name} must be true or false, got {getattr(self, name)!r}")
 
     def weight_settings(self) -> dict[str, Any]:
         """The settings that change the fine-tuned weights (the cache key; not device/progress)."""
@@ -132,6 +138,7 @@ class FinetuneConfig(JSONConfig):
             d.pop(k)
         if self.mode == "setfit":
             d.pop("head_lr")
+            d.pop("warm_start")
         return d
 
 
@@ -286,9 +293,12 @@ def setfit_body(texts: Sequence[str], labels: np.ndarray, cfg: FinetuneConfig | 
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     body = load_body(cfg.model, cfg.device, cfg.max_length)
-    from sentence_transformers import losses
+    try:  # sentence-transformers >= 6 moved the losses; the old path warns there
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+    except ImportError:
+        from sentence_transformers.losses import CosineSimilarityLoss
 
-    loss_fn = losses.CosineSimilarityLoss(body)
+    loss_fn = CosineSimilarityLoss(body)
     optimizer = torch.optim.AdamW(body.parameters(), lr=cfg.lr)
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     scheduler = _linear_warmup(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup)
@@ -309,7 +319,7 @@ def setfit_body(texts: Sequence[str], labels: np.ndarray, cfg: FinetuneConfig | 
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                losses_seen.append(float(loss))
+                losses_seen.append(float(loss.detach()))
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses_seen[-50:]):.4f}")
     seconds = time.perf_counter() - t0
@@ -358,11 +368,14 @@ def _evaluate_texts(model: BodyWithHead, texts: Sequence[str], labels: np.ndarra
 
 def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray],
                         validation: tuple[Sequence[str], np.ndarray],
-                        cfg: FinetuneConfig | None = None) -> tuple[Any, dict[str, Any]]:
+                        cfg: FinetuneConfig | None = None, head_train: Any = None) -> tuple[Any, dict[str, Any]]:
     """Train body and ``head`` together on sentences; keep the epoch with the lowest validation loss.
 
     The head's pre-training preparation (:meth:`hybrid.head.QuantumHead.prepare`, e.g. a PCA)
     is fitted on the *initial* body's embeddings of the training sentences and then held fixed.
+    With ``cfg.warm_start`` the head is then trained alone on those frozen embeddings by
+    :func:`hybrid.training.fit` with ``head_train`` (a :class:`~hybrid.training.TrainConfig`;
+    selection on the validation sentences) before the body is unfrozen.
     Body and head train under AdamW with their own learning rates (``lr``, ``head_lr``) and the
     linear warm-up schedule (weight decay 0.01 on the body, none on the head).  Both are left
     holding the selected epoch's weights.  The body belongs to the run (with its head), so it is
@@ -384,20 +397,40 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
     body = load_body(cfg.model, cfg.device, cfg.max_length)
     head_dtype = next(p for p in head.parameters()).dtype
     model = BodyWithHead(body, head).to(device)
+    with torch.no_grad():
+        body.eval()
+        emb_tr, emb_va = (torch.cat([model.embed(t[s: s + 64]) for s in range(0, len(t), 64)]).to(head_dtype).cpu()
+                          for t in (tr_texts, va_texts))
     if hasattr(head, "prepare"):
-        with torch.no_grad():
-            body.eval()
-            emb = torch.cat([model.embed(tr_texts[s: s + 64]) for s in range(0, len(tr_texts), 64)])
-        head.prepare(emb.to(head_dtype).cpu().numpy())
+        head.prepare(emb_tr.numpy())
+    history: dict[str, Any] = {"epochs": [], "best_epoch": None}
+    if cfg.warm_start:
+        from hybrid.training import TrainConfig, fit
+
+        probe = fit(head, emb_tr, tr_y, emb_va, va_y, head_train if head_train is not None else TrainConfig(
+            lr=cfg.head_lr, progress=cfg.progress))
+        history["warm_start"] = {"best_epoch": probe.best_epoch, "val_loss": probe.best.val_loss,
+                                 "val_accuracy": probe.best.val_accuracy}
+        logger.info("warm start: head alone on frozen embeddings, best epoch %d, val accuracy %.4f",
+                    probe.best_epoch, probe.best.val_accuracy)
+        model.to(device)
     optimizer = torch.optim.AdamW([{"params": body.parameters(), "lr": cfg.lr},
                                    {"params": [p for p in head.parameters() if p.requires_grad], "lr": cfg.head_lr,
                                     "weight_decay": 0.0}])
     steps_per_epoch = math.ceil(len(tr_texts) / cfg.batch_size)
     scheduler = _linear_warmup(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup)
     order = np.random.default_rng(cfg.seed + 1)
-    history: dict[str, Any] = {"epochs": [], "best_epoch": None}
     best: tuple[float, float] | None = None
     best_state: dict[str, dict[str, torch.Tensor]] | None = None
+
+    def snapshot() -> dict[str, dict[str, torch.Tensor]]:
+        return {"body": {k: v.detach().clone() for k, v in body.state_dict().items()},
+                "head": {k: v.detach().clone() for k, v in head.state_dict().items()}}
+
+    if cfg.warm_start:  # epoch 0, the probed head on the untouched body, competes in the selection
+        val_loss, val_acc = _evaluate_texts(model, va_texts, va_y, 64)
+        best, best_state, history["best_epoch"] = (val_loss, -val_acc), snapshot(), 0
+        history["epochs"].append({"epoch": 0, "train_loss": None, "val_loss": val_loss, "val_accuracy": val_acc})
     t0 = time.perf_counter()
     with tqdm(total=cfg.epochs * steps_per_epoch, desc="fine-tune", unit="step", disable=not cfg.progress,
               leave=False) as bar:
@@ -415,18 +448,15 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                loss_sum += float(loss) * len(idx)
+                loss_sum += float(loss.detach()) * len(idx)
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             val_loss, val_acc = _evaluate_texts(model, va_texts, va_y, 64)
             history["epochs"].append({"epoch": epoch, "train_loss": loss_sum / len(tr_texts), "val_loss": val_loss,
                                       "val_accuracy": val_acc})
             logger.info("end-to-end epoch %d: val loss %.4f, val accuracy %.4f", epoch, val_loss, val_acc)
             if best is None or (val_loss, -val_acc) < best:
-                best = (val_loss, -val_acc)
-                history["best_epoch"] = epoch
-                best_state = {"body": {k: v.detach().clone() for k, v in body.state_dict().items()},
-                              "head": {k: v.detach().clone() for k, v in head.state_dict().items()}}
+                best, best_state, history["best_epoch"] = (val_loss, -val_acc), snapshot(), epoch
     assert best_state is not None
     body.load_state_dict(best_state["body"])
     head.load_state_dict(best_state["head"])

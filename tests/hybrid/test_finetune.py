@@ -134,12 +134,19 @@ def test_end_to_end_gradient_reaches_the_transformer():
     assert head.encoders[0].layer.weights.grad is not None
 
 
-def test_end_to_end_trains_and_keeps_the_best_epoch():
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_end_to_end_trains_and_keeps_the_best_epoch(warm_start):
     head = _small_head()
-    cfg = FinetuneConfig(mode="full", epochs=3, batch_size=4, lr=1e-4, head_lr=0.05, progress=False)
-    body, hist = finetune_end_to_end(head, (TEXTS, LABELS), (TEXTS[:4] + TEXTS[-4:], LABELS), cfg)
-    losses = [e["val_loss"] for e in hist["epochs"]]
-    assert len(losses) == 3 and hist["best_epoch"] == int(np.argmin(losses)) + 1
+    cfg = FinetuneConfig(mode="full", epochs=2, batch_size=4, lr=1e-4, head_lr=0.05, progress=False,
+                         warm_start=warm_start)
+    from hybrid.training import TrainConfig
+
+    body, hist = finetune_end_to_end(head, (TEXTS, LABELS), (TEXTS[:4] + TEXTS[-4:], LABELS), cfg,
+                                     head_train=TrainConfig(epochs=3, lr=0.05, progress=False))
+    epochs = hist["epochs"]
+    assert [e["epoch"] for e in epochs] == ([0] if warm_start else []) + [1, 2]
+    assert ("warm_start" in hist) == warm_start
+    assert hist["best_epoch"] == min(epochs, key=lambda e: (e["val_loss"], -e["val_accuracy"]))["epoch"]
     assert body.encode(TEXTS[:1]).shape == (1, 384)
 
 
