@@ -2,22 +2,27 @@
 
 :func:`add_arguments` adds the flags to a parser, :func:`run` runs what they ask and returns
 the exit status: 0, or 1 when a row of ours failed (error or disagreement with the reference),
-130 when interrupted (Ctrl-C; the rows measured so far are written); peers' failures are
-reported in the table and as warnings.
+130 when interrupted by Ctrl-C and 143 by SIGTERM (the signal is forwarded to the running
+worker, and the rows measured so far are written); peers' failures are reported in the table and
+as warnings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .adapters import BACKENDS, PEER_ALIASES, PEERS, adapters_for
 from .adapters.base import package_version
-from .harness import DEFAULT_BUDGET, QUICK, BenchInterrupted, Options, plan, run_benchmark
+from .harness import DEFAULT_BUDGET, QUICK, BenchInterrupted, Options, forward_signal, plan, run_benchmark
 from .measure import MAX_REPEATS
 from .report import markdown, write_outputs
 from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, WORKLOADS
@@ -204,6 +209,26 @@ def _command() -> str:
     return " ".join([head] + [shlex.quote(a) for a in rest])
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """Within the block SIGTERM is forwarded to the running workers and raises ``KeyboardInterrupt``
+    (the run stops as on Ctrl-C); ``received`` collects the signals (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame) -> None:
+        received.append(signum)
+        forward_signal(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark asked for by ``args``; print the table and where the files went."""
     if args.list:
@@ -218,11 +243,17 @@ def run(args: argparse.Namespace) -> int:
     if any(t > cores for t in options.resolved().threads):
         log.warning("more threads than the %d cores of this machine", cores)
     interrupted = False
+    received: list[int] = []
+    stopped_code = lambda: 128 + (received[0] if received else signal.SIGINT)  # noqa: E731 - 130 / 143
     try:
-        doc = run_benchmark(options, progress=not args.no_progress)
+        with _sigterm_as_interrupt(received):
+            doc = run_benchmark(options, progress=not args.no_progress)
     except BenchInterrupted as exc:
         doc, interrupted = exc.document, True
         print("interrupted: writing the rows measured so far", file=sys.stderr)
+    except KeyboardInterrupt:  # before the first configuration ran (planning, machine measurements)
+        print("interrupted before any measurement: nothing to write", file=sys.stderr)
+        return stopped_code()
     command = _command()
     paths = write_outputs(doc, args.out, command=command, plots=not args.no_plots)
     print(markdown(doc, command))
@@ -233,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     for r in ours_failed:
         print(f"FAILED: {r['workload']} {r['simulator']} {r['dtype']} n={r['n_qubits']}: {r['reason']}",
               file=sys.stderr)
-    return 130 if interrupted else (1 if ours_failed else 0)
+    return stopped_code() if interrupted else (1 if ours_failed else 0)
 
 
 def main(argv: list[str] | None = None) -> int:

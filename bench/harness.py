@@ -5,6 +5,11 @@ A *configuration* is one workload × simulator × dtype × thread count; it runs
 environment before anything is imported.  Configurations run one at a time (never two timings
 at once), the reference configuration of each workload (qhybrid-numba, complex128) first: it
 stores the reference outputs every other row is checked against.
+
+Stopping: Ctrl-C reaches only this process (every worker has its own session); SIGTERM, under
+``bench.cli.run``, is forwarded to the live workers (:func:`forward_signal`).  Either way the
+running worker gets SIGTERM, then SIGKILL after :data:`WORKER_GRACE_S`, and the rows measured so
+far come back in :class:`BenchInterrupted`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from .worker import Job
 
 __all__ = [
     "Options", "plan", "run_jobs", "run_benchmark", "BenchInterrupted", "THREAD_VARIABLES", "DEFAULT_BUDGET", "QUICK",
-    "POINT_TIMEOUT_MIN", "POINT_TIMEOUT_BUDGETS", "STARTUP_ALLOWANCE",
+    "POINT_TIMEOUT_MIN", "POINT_TIMEOUT_BUDGETS", "STARTUP_ALLOWANCE", "WORKER_COMMAND", "WORKER_GRACE_S",
+    "forward_signal",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,12 @@ POINT_TIMEOUT_BUDGETS = 4.0
 STARTUP_ALLOWANCE = 180.0
 #: Characters of a crashed worker's stderr kept in the row's reason.
 STDERR_TAIL = 400
+#: The worker process (the harness writes a :class:`~bench.worker.Job` to its stdin).
+WORKER_COMMAND = (sys.executable, "-m", "bench.worker")
+#: Seconds a worker has to exit after SIGTERM when the run is stopped, before it is killed.
+WORKER_GRACE_S = 5.0
+#: Workers running now (to forward a signal to).
+_LIVE_WORKERS: set[subprocess.Popen] = set()
 #: Environment variables that fix the thread count of every library before import.
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "QULACS_NUM_THREADS",
@@ -239,9 +251,10 @@ def _run_job(job: Job, ref_dir: str, on_record, on_point_start, timeout: float |
     timeout = point_timeout(job.budget) if timeout is None else timeout
     done: set[tuple[int, int]] = set()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(list(WORKER_COMMAND), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=err, env=worker_env(job.threads), text=True,
                                 start_new_session=True)
+        _LIVE_WORKERS.add(proc)
         try:
             q: queue.Queue = queue.Queue()
             threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
@@ -253,7 +266,8 @@ def _run_job(job: Job, ref_dir: str, on_record, on_point_start, timeout: float |
             failure, current = _follow(proc, q, job, timeout, done, on_record, on_point_start)
         finally:
             if proc.poll() is None:       # interrupted: Ctrl-C reaches only us (the worker has its own session)
-                _kill(proc)
+                _terminate(proc)
+            _LIVE_WORKERS.discard(proc)
         rc = proc.wait()
         if len(done) == len(job.sizes):
             return
@@ -277,10 +291,36 @@ def _run_job(job: Job, ref_dir: str, on_record, on_point_start, timeout: float |
 
 def _kill(proc: subprocess.Popen) -> None:
     """Kill the worker we started (its own session) and everything it spawned."""
+    _signal_worker(proc, signal.SIGKILL)
+
+
+def _signal_worker(proc: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to the worker's process group (its own session: the worker and its children)."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signum)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+
+def _terminate(proc: subprocess.Popen, grace: float | None = None) -> None:
+    """Stop a worker of an interrupted run: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    _signal_worker(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=WORKER_GRACE_S if grace is None else grace)
+    except subprocess.TimeoutExpired:
+        log.warning("worker %d did not exit %.0f s after SIGTERM: killing it", proc.pid,
+                    WORKER_GRACE_S if grace is None else grace)
+        _kill(proc)
+
+
+def forward_signal(signum: int) -> None:
+    """Send ``signum`` to every running worker (called from a signal handler)."""
+    for proc in list(_LIVE_WORKERS):
+        if proc.poll() is None:
+            _signal_worker(proc, signum)
 
 
 def run_jobs(jobs: list[Job], *, progress: bool = True, ref_dir: str | None = None,

@@ -1,4 +1,4 @@
-"""qhybrid's hybrid quantum-classical heads: fine-tune a classifier on frozen sentence embeddings.
+"""qhybrid's hybrid quantum-classical heads on sentence embeddings, and fine-tuning of the body.
 
 Importing :mod:`hybrid` does not import torch: every public name is resolved on first access
 (module ``__getattr__``), so ``import hybrid`` stays cheap for tools that only need the data
@@ -16,12 +16,15 @@ Public API (module in brackets):
 * training [training, seeding]: ``TrainConfig``, ``fit``, ``evaluate``, ``save_checkpoint``,
   ``load_checkpoint``, ``seed_everything``
 * baselines [baselines]: ``make_baseline``, ``MLPHead``
+* fine-tuning the body [finetune]: ``FinetuneConfig``, ``setfit_body``, ``finetune_end_to_end``,
+  ``load_body``; several split seeds [compare]: ``compare_over_seeds``; preprocessing
+  [preprocess]: ``Projection``
 
 Example::
 
     import hybrid
     cfg = hybrid.preset("default", input_dim=384)
-    head = hybrid.QuantumHead(cfg)            # 256 trainable parameters
+    head = hybrid.QuantumHead(cfg).prepare(X_train)   # 218 trainable parameters; fits the PCA
     logits = head(embeddings)                 # (B, 2), gradients by qsim's adjoint VJP
 """
 
@@ -46,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": "training", "load_checkpoint": "training",
     "seed_everything": "seeding",
     "make_baseline": "baselines", "MLPHead": "baselines",
+    "FinetuneConfig": "finetune", "setfit_body": "finetune", "finetune_end_to_end": "finetune",
+    "load_body": "finetune",
+    "compare_over_seeds": "compare", "Projection": "preprocess",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -67,11 +73,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
     from .baselines import MLPHead, make_baseline
+    from .compare import compare_over_seeds
     from .data import load_sst2, make_splits, paper_splits, standard_splits
     from .embeddings import SentenceEncoder, embed_corpus, gather, load_precomputed
+    from .finetune import FinetuneConfig, finetune_end_to_end, load_body, setfit_body
     from .experiment import DataConfig, RunConfig, evaluate_run, load_run_model, prepare_data, train_run
     from .function import CircuitExpval, Execution, circuit_expval
     from .head import PRESETS, HeadConfig, QuantumHead, preset, search_parameter_count
     from .layers import AmplitudeEncoder, EncoderConfig, QPUConfig, QPUModule, QuantumLayer, amplitude_state
+    from .preprocess import Projection
     from .seeding import seed_everything
     from .training import TrainConfig, evaluate, fit, load_checkpoint, predict, save_checkpoint

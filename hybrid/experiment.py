@@ -1,6 +1,8 @@
 """Runs: train a quantum head or a classical baseline on SST-2 embeddings into a run folder.
 
-A run is described by one :class:`RunConfig` (JSON round trip) and leaves a folder::
+A run is described by one :class:`RunConfig` (JSON round trip) and leaves a folder, written aside
+and renamed into place as a whole (:mod:`hybrid.runfolder`: a lock against a second writer, an
+existing run kept unless ``overwrite`` or ``resume``, the location checked before any work)::
 
     <run>/config.json    the RunConfig as run (head resolved to the embedding size) + derived facts
     <run>/metrics.json   validation/test accuracy, the logistic-regression reference, history, timings
@@ -8,6 +10,10 @@ A run is described by one :class:`RunConfig` (JSON round trip) and leaves a fold
     <run>/model.npz      scikit-learn heads (logreg, svc*): plain arrays + JSON metadata, read with
                          allow_pickle=False (no code can come from a run folder)
     <run>/body/          end-to-end fine-tuned runs: the sentence-transformers body
+
+``metrics.json`` has ``"status": "finished"``, or ``"interrupted"`` for a run stopped by Ctrl-C or
+SIGTERM after at least one full epoch (it holds the best epoch so far; ``<run>.partial/`` keeps the
+state that ``train_run(..., resume=True)`` / ``qhybrid train --resume`` continues from).
 
 Data (:class:`DataConfig`): SST-2 from a folder of TSV files, ``$QHYBRID_DATA`` or the hub;
 embeddings from a precomputed ``.npz`` (``$QHYBRID_EMBEDDINGS``) or encoded with the cached
@@ -38,14 +44,18 @@ import numpy as np
 
 from qsim.atomic import atomic_write_json
 
+from hybrid import interrupts
 from hybrid.config import JSONConfig, check_choice, check_int, read_json_object
 from hybrid.finetune import FinetuneConfig
 from hybrid.head import PRESETS, HeadConfig, QuantumHead, preset
-from hybrid.training import TrainConfig
+from hybrid.runfolder import STATUS_FINISHED, STATUS_INTERRUPTED, RunFolder
+from hybrid.training import TrainConfig, readable_train_dict
 
 __all__ = [
+    "MAX_MLP_HIDDEN",
     "QUANTUM_TRAIN_DEFAULT",
     "SPLIT_NAMES",
+    "RunInterrupted",
     "DataConfig",
     "Dataset",
     "RunConfig",
@@ -73,6 +83,10 @@ _SKLEARN = ("logreg", "svc")
 #: embeddings (paper split, seeds 0-1) the default head at Adam 0.01 selects epochs 14-29 by
 #: validation loss, so 60 epochs with patience 15 leave room; 0.005 was slower and no better.
 QUANTUM_TRAIN_DEFAULT = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, epochs=60, patience=15, seed=0)
+#: Largest hidden width of an ``mlp-<h>`` baseline.  Memory: a float32 weight, its gradient and
+#: Adam's two moments take 16 bytes per parameter, ``16 (d + 3) h`` bytes for d-dimensional
+#: embeddings: 0.8 GB at h = 65,536 and d = 768 (mlp-99999999 would need 1.2 TB).
+MAX_MLP_HIDDEN = 65_536
 
 
 @dataclass
@@ -188,7 +202,13 @@ class RunConfig(JSONConfig):
             from hybrid.baselines import make_baseline
 
             kw = {"parameter_budget": 1} if self.model == "mlp-matched" else {}
-            make_baseline(self.model, **kw)  # raises ValueError for an unknown name
+            baseline = make_baseline(self.model, **kw)  # raises ValueError for an unknown name
+            hidden = getattr(baseline, "hidden", None)
+            if self.model != "mlp-matched" and hidden is not None and hidden > MAX_MLP_HIDDEN:
+                raise ValueError(
+                    f"baseline {self.model!r}: hidden size {hidden} is above the maximum {MAX_MLP_HIDDEN} "
+                    f"(memory: weights, gradients and Adam state take 16 (d + 3) h bytes, "
+                    f"{16 * (768 + 3) * hidden / 1e9:.3g} GB for 768-dimensional embeddings)")
 
     @property
     def is_quantum(self) -> bool:
@@ -277,16 +297,17 @@ def prepare_data(cfg: DataConfig, finetune: FinetuneConfig | None = None) -> Dat
         if cfg.max_test is not None:
             texts["test"] = texts["test"][: cfg.max_test]
         body = finetune.model
-        if finetune.mode == "setfit":
+        contrastive = finetune.mode == "setfit" or finetune.setfit_first
+        if contrastive:
             from hybrid.finetune import setfit_body
 
-            result = setfit_body(texts["train"], out_y["train"], finetune)
+            result = setfit_body(texts["train"], out_y["train"], finetune.setfit_stage())
             body = str(result.folder)
             info["finetune"] = {"body": body, "cached": result.cached, **{
                 k: result.record[k] for k in ("pairs", "steps", "seconds", "final_loss") if k in result.record}}
         # a run's own body folder can be retrained in place: no embedding cache for it
         encoder = SentenceEncoder(body, device=finetune.device, progress=finetune.progress,
-                                  cache_dir=None if finetune.mode == "setfit" else False)
+                                  cache_dir=None if contrastive else False)
         for name in SPLIT_NAMES:
             out_X[name] = encoder.encode(texts[name])
         info["embeddings"] = f"encoded with {encoder.model_id}"
@@ -328,22 +349,64 @@ def _reference_logreg(ds: Dataset) -> dict[str, Any]:
             "test_accuracy": ref.score(ds.X["test"], ds.y["test"]), "seconds": time.perf_counter() - t0}
 
 
-def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = None) -> RunResult:
-    """Train ``cfg`` and write the run folder ``out_dir`` (created; existing files replaced).
+class RunInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C or SIGTERM (a ``KeyboardInterrupt``).
+
+    Attributes:
+        result: the :class:`RunResult` written with ``"status": "interrupted"`` when at least one
+            epoch had finished (its best-so-far model), else ``None`` (no run folder written).
+        epochs: finished epochs.
+        resumable: ``<out>.partial`` holds a state that ``resume=True`` continues from.
+    """
+
+    def __init__(self, message: str, result: RunResult | None, epochs: int, resumable: bool) -> None:
+        super().__init__(message)
+        self.result, self.epochs, self.resumable = result, epochs, resumable
+
+
+def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = None, overwrite: bool = False,
+              resume: bool = False) -> RunResult:
+    """Train ``cfg`` and write the run folder ``out_dir`` (aside, then renamed into place whole).
 
     Args:
         cfg: the run.
-        out_dir: the run folder.
+        out_dir: the run folder; its location is checked first (:func:`hybrid.runfolder.check_out_dir`).
         dataset: already prepared data (skips :func:`prepare_data`; must come from ``cfg.data``).
+        overwrite: replace an existing run folder (at the end, as a whole) and discard an unfinished
+            ``<out>.partial``.
+        resume: continue the unfinished run in ``<out>.partial`` (the quantum head resumes after its
+            last finished epoch, with the weights an uninterrupted run would reach; other models
+            start again); a finished run folder is read back instead of retrained.
 
     Returns:
         :class:`RunResult` with ``metrics`` as written to ``metrics.json``.
-    """
-    from hybrid.baselines import make_baseline
-    from hybrid.seeding import seed_everything
-    from hybrid.training import fit, save_checkpoint
 
-    out = Path(out_dir)
+    Raises:
+        hybrid.runfolder.RunFolderError: the location is unusable, the run exists (without
+            ``overwrite``/``resume``), another process writes it, or writing it failed.
+        RunInterrupted: Ctrl-C / SIGTERM; the best-so-far model was written (``status``
+            ``"interrupted"``) when at least one epoch had finished.
+    """
+    with RunFolder(out_dir, overwrite=overwrite, resume=resume) as folder:
+        if folder.finished_metrics is not None:
+            logger.info("run %s finished before; read back", out_dir)
+            return RunResult(Path(out_dir), load_run_model(out_dir), folder.finished_metrics)
+        return _train_into(cfg, Path(out_dir), folder, dataset)
+
+
+def _run_identity(cfg: RunConfig, record: dict[str, Any], ds: Dataset) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one (besides its TrainConfig and data shape)."""
+    data = {k: v for k, v in record["data"].items() if k not in ("max_test",)}
+    return {"model": cfg.model, "head": record.get("head"), "data": data, "splits": ds.info.get("splits"),
+            "dim": ds.dim}
+
+
+def _train_into(cfg: RunConfig, out: Path, folder: RunFolder, dataset: Dataset | None) -> RunResult:
+    from hybrid.baselines import make_baseline
+    from hybrid.runfolder import RunFolderError
+    from hybrid.seeding import seed_everything
+    from hybrid.training import fit, load_training_state
+
     ds = dataset if dataset is not None else prepare_data(cfg.data, cfg.finetune)
     record = cfg.to_dict()
     for key in ("data", "embeddings"):  # absolute, so that `evaluate` works from any folder
@@ -361,7 +424,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
         seed_everything(train_cfg.seed)
         model = QuantumHead(head_cfg)
         if cfg.finetune is not None and cfg.finetune.mode == "full":
-            ds, record["finetune_history"] = _finetune_end_to_end(cfg, model, ds, out)
+            ds, record["finetune_history"] = _finetune_end_to_end(cfg, model, ds, folder.staging)
         elif cfg.folds is not None:
             record["cross_validation"] = cv = cross_validate(head_cfg, train_cfg, ds, cfg.folds)
             X = np.concatenate([ds.X["train"], ds.X["validation"]])
@@ -371,7 +434,26 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
             history = fit(model, X, y, None, None, dataclasses.replace(train_cfg, epochs=cv["epochs"], patience=None))
         else:
             model.prepare(ds.X["train"])
-            history = fit(model, ds.X["train"], ds.y["train"], ds.X["validation"], ds.y["validation"], train_cfg)
+            identity = _run_identity(cfg, record, ds)
+            state = None
+            if folder.resume and folder.resume_path.is_file():
+                state = load_training_state(folder.resume_path)
+                if state.extra.get("run") != identity:
+                    raise RunFolderError(
+                        f"--out {folder.shown}: the unfinished run in {folder.staging} was started with other "
+                        "settings (model, head or data); rerun it with the same ones, or pass --overwrite")
+                try:
+                    history = fit(model, ds.X["train"], ds.y["train"], ds.X["validation"], ds.y["validation"],
+                                  train_cfg, checkpoint=folder.resume_path, resume_from=state,
+                                  checkpoint_extra={"run": identity})
+                except ValueError as exc:
+                    raise RunFolderError(f"--out {folder.shown}: cannot resume the run in {folder.staging}: {exc}; "
+                                         "rerun it with the same settings, or pass --overwrite") from None
+            else:
+                if folder.resume:
+                    logger.info("nothing to resume in %s: training from the start", folder.staging)
+                history = fit(model, ds.X["train"], ds.y["train"], ds.X["validation"], ds.y["validation"],
+                              train_cfg, checkpoint=folder.resume_path, checkpoint_extra={"run": identity})
         n_params, is_torch = model.n_parameters, True
     else:
         kw: dict[str, Any] = {}
@@ -384,9 +466,37 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
         history = getattr(model, "history", None)
         n_params, is_torch = model.n_parameters, False
         record["baseline"] = model.config()
+    interrupted = history is not None and history.interrupted
+    if interrupted and not history.epochs:
+        raise RunInterrupted("interrupted before the first epoch finished: no run folder written",
+                             None, 0, folder.resume_path.is_file())
     train_seconds = time.perf_counter() - t0
+    # scoring and writing take seconds: a stop request now waits for the folder to be complete
+    with interrupts.deferred():
+        result = _score_and_write(cfg, out, folder, model, ds, record, history, n_params, is_torch, train_seconds,
+                                  interrupted)
+    if interrupts.pending():
+        logger.warning("stop requested after training had finished: the run was completed and written")
+    if interrupted:
+        n = len(history.epochs)
+        resumable = folder.resume_path.is_file()
+        raise RunInterrupted(
+            f"interrupted after {n} finished epoch{'s' if n != 1 else ''}: the best so far (epoch "
+            f"{history.best_epoch}) is in {out} with status 'interrupted'"
+            + ("; continue with --resume" if resumable else ""), result, n, resumable)
+    logger.info("run %s: test accuracy %.4f", out, result.metrics["test"]["accuracy"])
+    return result
+
+
+def _score_and_write(cfg: RunConfig, out: Path, folder: RunFolder, model: Any, ds: Dataset, record: dict[str, Any],
+                     history: Any, n_params: int, is_torch: bool, train_seconds: float,
+                     interrupted: bool) -> RunResult:
+    """Validation/test accuracy and the reference, then the run folder (committed as a whole)."""
+    from hybrid.training import save_checkpoint
+
     metrics: dict[str, Any] = {
-        "model": cfg.model, "parameters": int(n_params), "train_seconds": train_seconds,
+        "model": cfg.model, "status": STATUS_INTERRUPTED if interrupted else STATUS_FINISHED,
+        "parameters": int(n_params), "train_seconds": train_seconds,
         "validation": (_accuracy_of(model, ds.X["validation"], ds.y["validation"], is_torch) if cfg.folds is None
                        else {"accuracy": record["cross_validation"]["val_accuracy_mean"],
                              "loss": record["cross_validation"]["val_loss_mean"],
@@ -396,19 +506,22 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, dataset: Dataset | None = 
     }
     if cfg.reference:
         metrics["reference"] = {"logreg": _reference_logreg(ds)}
-    atomic_write_json(out / CONFIG_FILE, record)
-    if is_torch:
-        save_checkpoint(out / CHECKPOINT_FILE, model, cfg.train_config() if cfg.is_quantum else None,
-                        extra={"run_config": record})
-    elif cfg.model.startswith("mlp"):
-        save_checkpoint(out / CHECKPOINT_FILE, model.model, model.train_config,
-                        extra={"run_config": record, "hidden": model.hidden, "input_dim": model.input_dim})
-    else:
-        from hybrid.baselines import save_baseline
 
-        save_baseline(out / ARRAYS_FILE, model)
-    atomic_write_json(out / METRICS_FILE, json_safe(metrics))
-    logger.info("run %s: test accuracy %.4f", out, metrics["test"]["accuracy"])
+    def write(target: Path) -> None:  # metrics.json last: a folder with it is complete
+        atomic_write_json(target / CONFIG_FILE, record)
+        if is_torch:
+            save_checkpoint(target / CHECKPOINT_FILE, model, cfg.train_config() if cfg.is_quantum else None,
+                            extra={"run_config": record})
+        elif cfg.model.startswith("mlp"):
+            save_checkpoint(target / CHECKPOINT_FILE, model.model, model.train_config,
+                            extra={"run_config": record, "hidden": model.hidden, "input_dim": model.input_dim})
+        else:
+            from hybrid.baselines import save_baseline
+
+            save_baseline(target / ARRAYS_FILE, model)
+        atomic_write_json(target / METRICS_FILE, json_safe(metrics))
+
+    folder.commit(write, interrupted=interrupted)
     return RunResult(out, model, metrics)
 
 
@@ -452,6 +565,8 @@ def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k:
         seed_everything(train_cfg.seed)
         model = QuantumHead(head_cfg).prepare(X[tr])
         hist = fit(model, X[tr], y[tr], X[va], y[va], train_cfg)
+        if hist.interrupted:  # an unfinished fold would bias the epoch count: stop the whole run
+            raise KeyboardInterrupt
         res = evaluate(model, X[va], y[va])
         losses.append(float(res["loss"]))
         accs.append(float(res["accuracy"]))
@@ -465,19 +580,25 @@ def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k:
 
 
 def _finetune_end_to_end(cfg: RunConfig, head: QuantumHead, ds: Dataset, out: Path) -> tuple[Dataset, dict]:
-    """Train body and ``head`` end to end, save the body as ``out/body``, re-embed the splits with it."""
+    """Train body and ``head`` end to end, save the body as ``out/body``, re-embed the splits with it.
+
+    ``out`` is the run's staging folder (renamed to the run folder at the end)."""
     from hybrid.finetune import finetune_end_to_end, save_body
 
     if ds.texts is None:
         raise ValueError("end-to-end fine-tuning needs the sentences: prepare the data with the run's finetune config")
+    start = cfg.finetune  # from the SetFit body that prepare_data made, with setfit_first
+    if cfg.finetune.setfit_first:
+        start = dataclasses.replace(cfg.finetune, model=ds.info["finetune"]["body"])
     body, history = finetune_end_to_end(head, (ds.texts["train"], ds.y["train"]),
-                                        (ds.texts["validation"], ds.y["validation"]), cfg.finetune,
+                                        (ds.texts["validation"], ds.y["validation"]), start,
                                         head_train=cfg.train_config())
     folder = out / BODY_FOLDER
     if folder.exists():
         shutil.rmtree(folder)
     save_body(body, folder, {"config": cfg.finetune.to_dict(), "history": history})
-    return prepare_data(cfg.data, dataclasses.replace(cfg.finetune, model=str(folder.resolve()))), history
+    own = dataclasses.replace(cfg.finetune, model=str(folder.resolve()), setfit_first=False)
+    return prepare_data(cfg.data, own), history
 
 
 def json_safe(obj: Any) -> Any:
@@ -510,7 +631,10 @@ def read_run_config(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
         raise FileNotFoundError(f"{folder} is not a run folder: {CONFIG_FILE} is missing")
     record = read_json_object(path, str(path))
     fields = {f.name for f in dataclasses.fields(RunConfig)}
-    return RunConfig.from_dict({k: v for k, v in record.items() if k in fields}), record
+    known = {k: v for k, v in record.items() if k in fields}
+    if isinstance(known.get("train"), dict):  # a run trained on a GPU can be read on a CPU machine
+        known["train"] = readable_train_dict(known["train"])
+    return RunConfig.from_dict(known), record
 
 
 def load_run_model(run_dir: str | Path):
@@ -520,6 +644,9 @@ def load_run_model(run_dir: str | Path):
     folder = Path(run_dir)
     cfg, record = read_run_config(folder)
     if cfg.is_quantum:
+        if not isinstance(record.get("head"), dict):
+            raise ValueError(f"{folder / CONFIG_FILE}: a quantum run's config has no 'head' object (not written by "
+                             "qhybrid train?)")
         model = QuantumHead(HeadConfig.from_dict(record["head"]))
         load_checkpoint(folder / CHECKPOINT_FILE, model)
         return model
@@ -553,14 +680,40 @@ def evaluate_run(run_dir: str | Path, split: str = "test", *, data: str | None =
         ``{"split", "accuracy", "n"}`` (+ ``"loss"`` for torch heads).
     """
     check_choice("evaluate_run", "split", split, SPLIT_NAMES)
-    cfg, _ = read_run_config(run_dir)
+    cfg, record = read_run_config(run_dir)
+    status = (_read_metrics(Path(run_dir)) or {}).get("status")
+    if status == STATUS_INTERRUPTED:
+        logger.warning("%s is an interrupted run: its model is the best epoch before the interruption", run_dir)
     model = load_run_model(run_dir)
     if dataset is None:
         dcfg = dataclasses.replace(cfg.data, **{k: v for k, v in (("data", data), ("embeddings", embeddings)) if v})
         ft = cfg.finetune
         if ft is not None and ft.mode == "full":  # the run's own fine-tuned body
-            ft = dataclasses.replace(ft, model=str((Path(run_dir) / BODY_FOLDER).resolve()))
+            ft = dataclasses.replace(ft, model=str((Path(run_dir) / BODY_FOLDER).resolve()), setfit_first=False)
         dataset = prepare_data(dcfg, ft)
+    trained_dim = _trained_width(record, model)
+    if trained_dim is not None and dataset.dim != trained_dim:
+        source = embeddings or dataset.info.get("embeddings") or "the embeddings"
+        raise ValueError(f"{run_dir}: the model was trained on {trained_dim}-dimensional embeddings, but {source} "
+                         f"has {dataset.dim} dimensions; evaluate with the embeddings it was trained on")
     is_torch = not hasattr(model, "score")
     res = _accuracy_of(model, dataset.X[split], dataset.y[split], is_torch)
     return {"split": split, **res}
+
+
+def _read_metrics(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_json_object(folder / METRICS_FILE, str(folder / METRICS_FILE))
+    except (OSError, ValueError):
+        return None
+
+
+def _trained_width(record: dict[str, Any], model: Any) -> int | None:
+    """Embedding width a run's model takes: from the model itself, else from the run record."""
+    for value in (getattr(model, "input_dim", None),
+                  (record.get("head") or {}).get("input_dim") if isinstance(record.get("head"), dict) else None,
+                  getattr(model, "n_features_in_", None),
+                  (record.get("data_info") or {}).get("dim") if isinstance(record.get("data_info"), dict) else None):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+    return None

@@ -26,6 +26,7 @@ Runs on the CPU by default, on CUDA with ``device="cuda"``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hybrid import interrupts
 from hybrid.config import JSONConfig, check_choice, check_float, check_int
 from hybrid.embeddings import EmbeddingError, default_cache_dir, resolve_model, texts_digest
 
@@ -88,6 +90,10 @@ class FinetuneConfig(JSONConfig):
             (with the run's head training settings), then unfreeze the body ("linear probing
             then fine-tuning", Kumar et al. 2022): a randomly initialised head would otherwise
             send noise gradients into the pretrained body for the first epochs.
+        setfit_first: ``full`` only: start from the body after the SetFit stage (same split, seed,
+            ``iterations``, ``batch_size`` and ``lr``, one epoch over the pairs; cached as a
+            ``setfit`` run would be) instead of the base model.  The head's projection is then
+            fitted on embeddings that already separate the labels.
         seed: seeds pair sampling, batch order and dropout.
         device: torch device (``"cpu"``, ``"cuda"``).
         progress: tqdm bars.
@@ -103,6 +109,7 @@ class FinetuneConfig(JSONConfig):
     warmup: float = 0.1
     max_length: int | None = None
     warm_start: bool = True
+    setfit_first: bool = False
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -127,9 +134,15 @@ class FinetuneConfig(JSONConfig):
             raise ValueError(f"FinetuneConfig.device must be a device string like 'cpu', got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"FinetuneConfig.device={self.device!r} but torch sees no CUDA device; use 'cpu'")
-        for name in ("progress", "warm_start"):
+        for name in ("progress", "warm_start", "setfit_first"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"FinetuneConfig.{name} must be true or false, got {getattr(self, name)!r}")
+
+    def setfit_stage(self) -> FinetuneConfig:
+        """The SetFit stage of this config (``full`` with ``setfit_first``: one epoch over the pairs)."""
+        if self.mode == "setfit":
+            return self
+        return dataclasses.replace(self, mode="setfit", epochs=1, setfit_first=False)
 
     def weight_settings(self) -> dict[str, Any]:
         """The settings that change the fine-tuned weights (the cache key; not device/progress)."""
@@ -137,8 +150,8 @@ class FinetuneConfig(JSONConfig):
         for k in ("device", "progress", "model"):
             d.pop(k)
         if self.mode == "setfit":
-            d.pop("head_lr")
-            d.pop("warm_start")
+            for k in ("head_lr", "warm_start", "setfit_first"):
+                d.pop(k)
         return d
 
 
@@ -310,6 +323,7 @@ def setfit_body(texts: Sequence[str], labels: np.ndarray, cfg: FinetuneConfig | 
         for _ in range(cfg.epochs):
             epoch_pairs = pairs[order.permutation(len(pairs))]
             for start in range(0, len(epoch_pairs), cfg.batch_size):
+                interrupts.check()
                 batch = epoch_pairs[start: start + cfg.batch_size]
                 a = _tokenize(body, [texts[i] for i in batch[:, 0]], device)
                 b = _tokenize(body, [texts[j] for j in batch[:, 1]], device)
@@ -409,6 +423,8 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
 
         probe = fit(head, emb_tr, tr_y, emb_va, va_y, head_train if head_train is not None else TrainConfig(
             lr=cfg.head_lr, progress=cfg.progress))
+        if probe.interrupted:
+            raise KeyboardInterrupt
         history["warm_start"] = {"best_epoch": probe.best_epoch, "val_loss": probe.best.val_loss,
                                  "val_accuracy": probe.best.val_accuracy}
         logger.info("warm start: head alone on frozen embeddings, best epoch %d, val accuracy %.4f",
@@ -439,6 +455,7 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
             perm = order.permutation(len(tr_texts))
             loss_sum = 0.0
             for start in range(0, len(perm), cfg.batch_size):
+                interrupts.check()  # a SIGINT/SIGTERM under `qhybrid train` stops here, between steps
                 idx = perm[start: start + cfg.batch_size]
                 logits = model([tr_texts[i] for i in idx])
                 loss = nn.functional.cross_entropy(logits, torch.as_tensor(tr_y[idx], device=logits.device))

@@ -19,6 +19,12 @@ the one with the highest validation accuracy, ties broken by the lower validatio
 weights are restored at the end, also after early stopping (``patience`` epochs without
 improvement) or a Ctrl-C (then ``History.interrupted`` is true).
 
+Resumable training: with ``checkpoint=PATH`` :func:`fit` writes, after every finished epoch and
+atomically, the whole training state (model, optimizer, scheduler, history, best weights, early-
+stopping counter and the random-number states, the mini-batch order's included).
+``fit(..., resume_from=load_training_state(PATH))`` continues from it and ends with the weights
+an uninterrupted run would have (bit for bit on the CPU).
+
 Example::
 
     seed_everything(0)                         # before building the model: reproducible init
@@ -48,6 +54,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hybrid import interrupts
 from hybrid.seeding import deterministic as deterministic_mode
 from qsim.atomic import atomic_write
 
@@ -59,13 +66,18 @@ __all__ = [
     "Checkpoint",
     "EpochMetrics",
     "History",
+    "TRAINING_STATE_FORMAT",
     "TrainConfig",
+    "TrainingState",
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_training_state",
     "predict",
     "predict_logits",
+    "readable_train_dict",
     "save_checkpoint",
+    "save_training_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,6 +89,11 @@ SELECTIONS = ("loss", "accuracy")
 EVAL_BATCH_SIZE = 4096
 CHECKPOINT_FORMAT = "qhybrid-checkpoint"
 CHECKPOINT_VERSION = 1
+#: Format tag and version of the resumable training state written by :func:`fit` (``checkpoint=``).
+TRAINING_STATE_FORMAT = "qhybrid-training-state"
+TRAINING_STATE_VERSION = 1
+#: TrainConfig fields that do not change the trained weights (a resumed run may differ in them).
+_DISPLAY_FIELDS = ("progress",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,9 +187,16 @@ class TrainConfig:
                 f"TrainConfig.device must be a device string like 'cpu', got {self.device!r}"
             )
         try:
-            torch.device(self.device)
+            device = torch.device(self.device)
         except (RuntimeError, ValueError) as exc:
             raise ValueError(f"TrainConfig.device: bad device {self.device!r} ({exc})") from None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"TrainConfig.device={self.device!r} but this machine has no CUDA device "
+                                 "(or this torch build has no CUDA support); use 'cpu'")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ValueError(f"TrainConfig.device={self.device!r} but this machine has "
+                                 f"{torch.cuda.device_count()} CUDA device(s)")
         for name in ("deterministic", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
@@ -198,6 +222,10 @@ class TrainConfig:
             raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(known)}")
         return cls(**dict(data))
 
+    def weights_key(self) -> dict[str, Any]:
+        """The fields that decide the trained weights (all but display settings such as ``progress``)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _DISPLAY_FIELDS}
+
     def to_json(self) -> str:
         """JSON text (sorted keys)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -210,6 +238,18 @@ class TrainConfig:
         except json.JSONDecodeError as exc:
             raise ValueError(f"TrainConfig JSON is not valid: {exc}") from None
         return cls.from_dict(data)
+
+
+def readable_train_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored :class:`TrainConfig` dict made loadable on this machine: a CUDA ``device`` (the run
+    trained on a GPU) becomes ``"cpu"`` when no CUDA device is here, so that checkpoints and run
+    folders from a GPU machine can still be read and evaluated."""
+    out = dict(data)
+    device = out.get("device")
+    if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
+        logger.info("trained on %s; read back for the CPU (no CUDA device here)", device)
+        out["device"] = "cpu"
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,6 +458,10 @@ def fit(
     X_val: Any | None = None,
     y_val: Any | None = None,
     config: TrainConfig | None = None,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume_from: TrainingState | None = None,
+    checkpoint_extra: Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` in place with mini-batch cross-entropy; return the per-epoch history.
 
@@ -428,13 +472,21 @@ def fit(
         X_val, y_val: validation data for model selection and early stopping (optional;
             without it the final weights are kept and ``patience`` must be ``None``).
         config: hyperparameters (default ``TrainConfig()``).
+        checkpoint: after every finished epoch, write the resumable training state here
+            (atomically, :func:`save_training_state`).
+        resume_from: a state read by :func:`load_training_state`: training continues after its
+            epoch (its config and data shape must match; ``progress`` may differ).
+        checkpoint_extra: JSON-serialisable metadata stored with every checkpoint.
 
     Returns:
-        :class:`History`; the model holds the weights of ``history.best_epoch``.
+        :class:`History`; the model holds the weights of ``history.best_epoch``. A
+        ``KeyboardInterrupt`` (Ctrl-C; under :class:`hybrid.interrupts.StopSignals` SIGINT and
+        SIGTERM, taken before the next mini-batch) ends training early with
+        ``history.interrupted`` set; the best finished epoch's weights are restored.
 
     Raises:
         ValueError: bad shapes/labels, model output of the wrong shape, patience without
-            validation data.
+            validation data, a ``resume_from`` state of another configuration or data shape.
         FloatingPointError: the training loss became NaN or infinite.
     """
     cfg = config if config is not None else TrainConfig()
@@ -455,6 +507,14 @@ def fit(
             raise ValueError(f"X_val has {x_va.shape[1]} features, X_train {x_tr.shape[1]}")
     n = x_tr.shape[0]
     y_max = int(y_tr.max())
+    shape = {"train_rows": int(n), "features": int(x_tr.shape[1]),
+             "validation_rows": int(x_va.shape[0]) if has_val else 0}
+    extra = dict(checkpoint_extra or {})
+    if checkpoint is not None:
+        try:
+            json.dumps(extra)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"fit: checkpoint_extra must be JSON-serialisable ({exc})") from None
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -466,25 +526,50 @@ def fit(
 
     history = History()
     best_key: tuple[float, float] | None = None
-    best_val_acc = math.nan
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
+    first_epoch, seconds_before = 1, 0.0
+    if resume_from is not None:
+        _check_resumable(resume_from, cfg, shape)
+        try:
+            model.load_state_dict(resume_from.model)
+            optimizer.load_state_dict(resume_from.optimizer)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(f"the training state does not fit this model: {_one_line(exc)}") from None
+        if scheduler is not None and resume_from.scheduler is not None:
+            scheduler.load_state_dict(resume_from.scheduler)
+        history = History.from_dict(resume_from.history)
+        best_key = None if resume_from.best_key is None else tuple(resume_from.best_key)
+        best_state = None if resume_from.best_state is None else {
+            k: v.to(device) for k, v in resume_from.best_state.items()}
+        stale = resume_from.stale
+        order_rng.set_state(resume_from.order_rng)
+        torch.set_rng_state(resume_from.torch_rng)
+        np.random.set_state(resume_from.numpy_rng_state())
+        first_epoch = resume_from.epoch + 1
+        seconds_before = history.seconds
+        if history.stopped_early:
+            first_epoch = cfg.epochs + 1
+        logger.info("resuming after epoch %d of %d", resume_from.epoch, cfg.epochs)
+    best_val_acc = math.nan if history.best is None else history.best.val_accuracy
     t_start = time.perf_counter()
-    bar = tqdm(total=cfg.epochs, desc="train", unit="epoch", disable=not cfg.progress, leave=False)
+    bar = tqdm(total=cfg.epochs, initial=first_epoch - 1, desc="train", unit="epoch", disable=not cfg.progress,
+               leave=False)
     try:
-        with deterministic_mode(cfg.deterministic):
-            for epoch in range(1, cfg.epochs + 1):
+        with deterministic_mode(cfg.deterministic), interrupts.deferred():
+            for epoch in range(first_epoch, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 model.train()
                 lr = float(optimizer.param_groups[0]["lr"])
                 perm = torch.randperm(n, generator=order_rng).to(device)
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, cfg.batch_size):
+                    interrupts.check()  # a SIGINT/SIGTERM under hybrid.interrupts.StopSignals stops here
                     idx = perm[start : start + cfg.batch_size]
                     xb, yb = x_tr[idx], y_tr[idx]
                     optimizer.zero_grad(set_to_none=True)
                     logits = model(xb)
-                    if epoch == 1 and start == 0:
+                    if epoch == first_epoch and start == 0:
                         _check_logits(logits, len(idx), y_max)
                     loss = loss_fn(logits, yb)
                     if not torch.isfinite(loss):
@@ -519,19 +604,31 @@ def fit(
                     stale = 0
                 else:
                     stale += 1
+                stop = cfg.patience is not None and stale >= cfg.patience
+                history.stopped_early = stop
                 bar.update(1)
                 postfix = {"loss": f"{m.train_loss:.4f}", "acc": f"{m.train_accuracy:.3f}"}
                 if has_val and best_key is not None:
                     postfix.update(val_acc=f"{val_acc:.3f}", best=f"{best_val_acc:.3f}")
                 bar.set_postfix(postfix)
                 logger.debug("epoch %d: %s", epoch, m)
-                if cfg.patience is not None and stale >= cfg.patience:
-                    history.stopped_early = True
+                if checkpoint is not None:
+                    history.seconds = seconds_before + time.perf_counter() - t_start
+                    save_training_state(checkpoint, TrainingState(
+                        epoch=epoch, model=_cpu_copy(model.state_dict()), optimizer=optimizer.state_dict(),
+                        scheduler=None if scheduler is None else scheduler.state_dict(),
+                        history=history.to_dict(), best_key=None if best_key is None else list(best_key),
+                        best_state=None if best_state is None else _cpu_copy(best_state), stale=stale,
+                        order_rng=order_rng.get_state(), torch_rng=torch.get_rng_state(),
+                        numpy_rng=_numpy_rng_state(), config=cfg.to_dict(), shape=shape, extra=extra))
+                if stop:
                     logger.info(
                         "early stop after epoch %d (best epoch %d)", epoch, history.best_epoch
                     )
                     break
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupts.is_interrupt(exc):
+            raise
         history.interrupted = True
         logger.warning(
             "training interrupted after %d epochs; restoring the best weights (epoch %s)",
@@ -541,8 +638,118 @@ def fit(
         bar.close()
         if best_state is not None:
             model.load_state_dict(best_state)
-        history.seconds = time.perf_counter() - t_start
+        history.seconds = seconds_before + time.perf_counter() - t_start
     return history
+
+
+# --------------------------------------------------------------------------------------------
+# Resumable training state
+
+
+@dataclass
+class TrainingState:
+    """Everything :func:`fit` needs to continue after a finished epoch.
+
+    Attributes:
+        epoch: the last finished epoch (1-based).
+        model, optimizer, scheduler: state dicts (``scheduler`` is ``None`` without one).
+        history: :meth:`History.to_dict` up to ``epoch``.
+        best_key, best_state: the selection key and the weights of the best epoch so far.
+        stale: epochs since the best one (early-stopping counter).
+        order_rng, torch_rng: states of the mini-batch order generator and of torch's global one.
+        numpy_rng: NumPy's global random state as tensors (:meth:`numpy_rng_state` rebuilds it).
+        config: the :class:`TrainConfig` dict of the run.
+        shape: rows and features of the training and validation data.
+        extra: caller metadata (JSON).
+    """
+
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    history: dict[str, Any]
+    best_key: list[float] | None
+    best_state: dict[str, torch.Tensor] | None
+    stale: int
+    order_rng: torch.Tensor
+    torch_rng: torch.Tensor
+    numpy_rng: dict[str, Any]
+    config: dict[str, Any]
+    shape: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def numpy_rng_state(self) -> dict[str, Any]:
+        """The state for ``numpy.random.set_state``."""
+        r = self.numpy_rng
+        return {"bit_generator": r["bit_generator"],
+                "state": {"key": r["key"].numpy().astype(np.uint32), "pos": int(r["pos"])},
+                "has_gauss": int(r["has_gauss"]), "gauss": float(r["gauss"])}
+
+
+def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    st = np.random.get_state(legacy=False)
+    return {"bit_generator": st["bit_generator"], "key": torch.from_numpy(st["state"]["key"].astype(np.int64)),
+            "pos": int(st["state"]["pos"]), "has_gauss": int(st["has_gauss"]), "gauss": float(st["gauss"])}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _check_resumable(state: TrainingState, cfg: TrainConfig, shape: Mapping[str, int]) -> None:
+    """Raise ValueError, naming the first difference, when ``state`` is not a run of ``cfg`` on data of ``shape``."""
+    saved = TrainConfig.from_dict(readable_train_dict(state.config)).weights_key()
+    for key, value in cfg.weights_key().items():
+        if saved.get(key) != value:
+            raise ValueError(f"the training state was written with TrainConfig.{key}={saved.get(key)!r}, "
+                             f"this run has {value!r}")
+    for key, value in shape.items():
+        if state.shape.get(key) != value:
+            raise ValueError(f"the training state was written for data with {key}={state.shape.get(key)}, "
+                             f"this data has {value}")
+    if not 1 <= state.epoch <= cfg.epochs:
+        raise ValueError(f"the training state is at epoch {state.epoch}, outside 1..{cfg.epochs}")
+
+
+def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> Path:
+    """Write ``state`` atomically as a ``torch.save`` archive readable with ``weights_only=True``."""
+    payload = {"format": TRAINING_STATE_FORMAT, "version": TRAINING_STATE_VERSION,
+               **{f.name: getattr(state, f.name) for f in dataclasses.fields(state)},
+               "extra": json.dumps(state.extra)}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return atomic_write(path, buf.getvalue())
+
+
+def load_training_state(path: str | os.PathLike[str]) -> TrainingState:
+    """Read a state written by :func:`save_training_state` (``torch.load(weights_only=True)``: no code).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a training state of this version, or unreadable.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"training state not found: {p}")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{p}: not a readable training state ({type(exc).__name__}: {_one_line(exc)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != TRAINING_STATE_FORMAT:
+        raise ValueError(f"{p}: not a {TRAINING_STATE_FORMAT} file")
+    if payload.get("version") != TRAINING_STATE_VERSION:
+        raise ValueError(f"{p}: training state version {payload.get('version')!r}; this qhybrid reads version "
+                         f"{TRAINING_STATE_VERSION}")
+    try:
+        fields = {f.name: payload[f.name] for f in dataclasses.fields(TrainingState)}
+        fields["extra"] = json.loads(fields["extra"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{p}: incomplete training state ({type(exc).__name__}: {exc})") from None
+    return TrainingState(**fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,7 +821,7 @@ def load_checkpoint(
     try:
         payload = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {_one_line(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{p}: not a {CHECKPOINT_FORMAT} file")
     if payload.get("version") != CHECKPOINT_VERSION:
@@ -625,7 +832,7 @@ def load_checkpoint(
     cfg = payload.get("config")
     ckpt = Checkpoint(
         state_dict=payload["state_dict"],
-        config=None if cfg is None else TrainConfig.from_dict(cfg),
+        config=None if cfg is None else TrainConfig.from_dict(readable_train_dict(cfg)),
         extra=dict(payload.get("extra") or {}),
         model_class=str(payload.get("model_class", "")),
     )
@@ -634,6 +841,6 @@ def load_checkpoint(
             model.load_state_dict(ckpt.state_dict)
         except RuntimeError as exc:
             raise ValueError(
-                f"{p}: weights of {ckpt.model_class} do not fit {type(model).__qualname__}: {exc}"
+                f"{p}: weights of {ckpt.model_class} do not fit {type(model).__qualname__}: {_one_line(exc)}"
             ) from None
     return ckpt

@@ -129,3 +129,85 @@ def test_tiny_run_end_to_end(tmp_path, capsys, monkeypatch):
                for r in doc["records"])
     assert doc["machine"]["copy_bandwidth_bytes_per_s"] > 0 and doc["machine"]["packages"]["numpy"]
     assert "4 ok, 0 failed, 0 skipped" in capsys.readouterr().out
+
+
+_FAKE_WORKER = r'''
+import json, os, signal, sys, time
+from bench.schema import new_record
+from bench.worker import Job
+
+marker = sys.argv[1]
+job = Job.from_json(sys.stdin.read())
+(n, b), rest = job.sizes[0], job.sizes[1:]
+
+def emit(event):
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+def on_term(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(marker, "a") as f:
+        f.write("SIGTERM\n")
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+emit({"event": "start", "n_qubits": n, "batch": b})
+emit({"event": "record", "record": new_record(workload=job.workload, simulator=job.simulator, backend="numba",
+      n_qubits=n, batch=b, dtype=job.dtype, threads=job.threads, times=[0.001, 0.002])})
+emit({"event": "start", "n_qubits": rest[0][0], "batch": rest[0][1]})
+with open(marker, "a") as f:
+    f.write(f"{os.getpid()}\n")
+time.sleep(120)
+'''
+
+_BENCH_WITH_FAKE_WORKER = r'''
+import sys
+import bench.harness as harness
+from bench import cli
+from bench.measure import machine_info
+
+harness.WORKER_COMMAND = (sys.executable, sys.argv[1], sys.argv[2])
+harness.machine_info = lambda: machine_info(16 << 20)
+sys.exit(cli.main(sys.argv[3:]))
+'''
+
+
+def test_sigterm_is_forwarded_to_the_worker_and_the_rows_so_far_are_written(tmp_path):
+    """Issue 10 finding 6: `bench` on SIGTERM used to write nothing and leave its worker running; now it sends
+    SIGTERM on to the worker, writes bench.json / bench.md with the rows measured so far, and exits 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    worker, driver, marker = tmp_path / "worker.py", tmp_path / "driver.py", tmp_path / "marker"
+    worker.write_text(_FAKE_WORKER)
+    driver.write_text(_BENCH_WITH_FAKE_WORKER)
+    out = tmp_path / "res"
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(driver), str(worker), str(marker), "-w", "W1", "-n", "3-4",
+                             "--precision", "double", "--backends", "numba", "--peers", "none", "--threads", "1",
+                             "--out", str(out), "--no-progress", "--no-plots"],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.is_file() and marker.read_text().strip()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        worker_pid = int(marker.read_text().split()[0])        # the worker has measured n=3, now runs n=4
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "interrupted: writing the rows measured so far" in stderr
+    assert marker.read_text().split() == [str(worker_pid), "SIGTERM"]   # forwarded, not killed
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+    doc = load(out / JSON_NAME)
+    assert [(r["n_qubits"], r["status"]) for r in doc["records"]] == [(3, "ok")]
+    assert "## W1" in (out / MARKDOWN_NAME).read_text() and "1 ok, 0 failed, 0 skipped" in stdout

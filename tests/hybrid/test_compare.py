@@ -45,7 +45,7 @@ def test_compare_over_seeds_pairs_models_on_the_same_splits_and_resumes(tmp_path
         ds = prepare_data(DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=20, max_test=200,
                                      seed=seed))
         ref = train_run(RunConfig(model="logreg", data=ds_cfg(ds, sst2_dir, minilm_npz, seed), reference=False),
-                        tmp_path / "check", dataset=ds).metrics["test"]["accuracy"]
+                        tmp_path / f"check-{seed}", dataset=ds).metrics["test"]["accuracy"]
         assert summary["models"]["logreg"]["test_accuracy"][seed] == pytest.approx(ref)
         rec = json.loads((tmp_path / f"seed-{seed}" / "quantum-default" / "config.json").read_text())
         assert rec["data"]["seed"] == seed and rec["head"]["encoder"]["layers"] == 1
@@ -83,14 +83,14 @@ def test_fold_indices_are_stratified_and_seeded():
 
 
 def test_k_fold_selects_the_epoch_count_and_refits_on_pooled_rows(tmp_path, sst2_dir, minilm_npz):
-    cfg = RunConfig(data=DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=20, max_test=100),
+    cfg = RunConfig(data=DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=30, max_test=100),
                     train={"epochs": 4, "progress": False, "patience": None}, folds=3, reference=False)
     res = train_run(cfg, tmp_path)
     cv = json.loads((tmp_path / "config.json").read_text())["cross_validation"]
-    assert cv["folds"] == 3 and cv["rows"] == 40 and len(cv["val_loss"]) == 3
+    assert cv["folds"] == 3 and cv["rows"] == 60 and len(cv["val_loss"]) == 3
     assert cv["epochs"] == int(round(float(np.median(cv["best_epochs"]))))
     assert len(res.metrics["history"]["epochs"]) == cv["epochs"]            # the refit ran that many epochs
-    assert res.metrics["validation"]["cross_validated"] and res.metrics["validation"]["n"] == 40
+    assert res.metrics["validation"]["cross_validated"] and res.metrics["validation"]["n"] == 60
     with pytest.raises(ValueError, match="folds"):
         RunConfig(model="logreg", folds=3)
 

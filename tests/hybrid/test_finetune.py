@@ -166,6 +166,15 @@ def test_train_run_with_setfit_and_full_fine_tuning(tmp_path, sst2_dir):
     assert (tmp_path / "full" / "body" / "qhybrid-finetune.json").is_file()
     assert evaluate_run(tmp_path / "full", "test")["accuracy"] == pytest.approx(res.metrics["test"]["accuracy"])
 
+    # end to end from the SetFit body: the contrastive stage is the cached one of the setfit run
+    chained = RunConfig(head=head, train=train, data=data,
+                        finetune={**_tiny("full").to_dict(), "epochs": 1, "setfit_first": True})
+    train_run(chained, tmp_path / "chained")
+    rec = json.loads((tmp_path / "chained" / "config.json").read_text())
+    assert rec["data_info"]["finetune"]["cached"] is True
+    assert rec["data_info"]["finetune"]["body"] == json.loads(
+        (tmp_path / "setfit" / "config.json").read_text())["data_info"]["finetune"]["body"]
+
 
 def test_fine_tuning_refuses_precomputed_embeddings_and_baselines_end_to_end(minilm_npz):
     with pytest.raises(ValueError, match="re-encodes"):

@@ -3,6 +3,7 @@ round trips and checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -226,3 +227,150 @@ def test_deterministic_context_restores_state():
     assert not torch.are_deterministic_algorithms_enabled()
     with pytest.raises(ValueError, match="seed must be"):
         seed_everything(-3)
+
+
+# -------------------------------------------------------------------------------- issue 10
+
+
+class _SignalAt(nn.Module):
+    """A linear head that sends ``signum`` to this process on its n-th training forward pass."""
+
+    def __init__(self, d: int, at: int, signum: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(d, 2)
+        self.at, self.signum, self.calls = at, signum, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                import os
+
+                os.kill(os.getpid(), self.signum)
+        return self.lin(x)
+
+
+def test_sigterm_under_stop_signals_ends_fit_like_ctrl_c(separable_problem):
+    """Issue 10 finding 2: under hybrid.interrupts.StopSignals (as in `qhybrid train`) SIGTERM stops fit like
+    Ctrl-C, before the next mini-batch: the finished epochs are kept, the best weights restored, and the exit
+    status is 143 (SIGTERM used to kill the process and lose the run)."""
+    import signal
+
+    from hybrid.interrupts import StopSignals
+
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    seed_everything(0)
+    batches = math.ceil(len(Xtr) / 32)
+    model = _SignalAt(Xtr.shape[1], 2 * batches + 3, signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stop:
+        h = fit(model, Xtr, ytr, Xva, yva, _quiet(lr=1e-2, epochs=10))
+    assert h.interrupted and len(h.epochs) == 2 and model.calls == 2 * batches + 3   # no batch after the signal
+    assert stop.received == signal.SIGTERM and stop.exit_code == 143
+    assert evaluate(model, Xva, yva)["accuracy"] == pytest.approx(h.best.val_accuracy)
+    assert signal.getsignal(signal.SIGTERM) == before                                # handler restored
+
+
+class _InterruptingMLP(MLPHead):
+    """An MLPHead (same weights and state-dict keys) that raises KeyboardInterrupt on its n-th training pass."""
+
+    def __init__(self, d: int, hidden: int, at: int) -> None:
+        super().__init__(d, hidden)
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "exponential"])
+def test_checkpoint_and_resume_give_the_weights_of_an_uninterrupted_fit(tmp_path, separable_problem, scheduler):
+    """Issue 10 finding 6: fit(checkpoint=...) writes the whole training state after every epoch (atomically,
+    loaded with weights_only=True); resuming from the state after epoch 2 of 4 ends with exactly the weights,
+    optimizer state and history of a straight 4-epoch fit."""
+    from hybrid.training import load_training_state
+
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    cfg = _quiet(lr=1e-2, epochs=4, optimizer="adamw", weight_decay=1e-3, scheduler=scheduler, gamma=0.7, seed=3)
+    seed_everything(3)
+    straight = MLPHead(Xtr.shape[1], 8)
+    h_straight = fit(straight, Xtr, ytr, Xva, yva, cfg)
+
+    batches = math.ceil(len(Xtr) / 32)
+    path = tmp_path / "state" / "resume.pt"
+    seed_everything(3)
+    first = _InterruptingMLP(Xtr.shape[1], 8, at=2 * batches + 1)   # Ctrl-C at the first batch of epoch 3
+    h_first = fit(first, Xtr, ytr, Xva, yva, cfg, checkpoint=path, checkpoint_extra={"run": "x"})
+    assert h_first.interrupted and len(h_first.epochs) == 2 and path.is_file()
+    assert not list(path.parent.glob(".*.tmp"))
+
+    loaded = []
+    real_load = torch.load
+    state = None
+
+    def spy(*args, **kwargs):
+        loaded.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    torch.load = spy
+    try:
+        state = load_training_state(path)
+    finally:
+        torch.load = real_load
+    assert loaded == [True] and state.epoch == 2 and state.extra == {"run": "x"}
+
+    resumed = MLPHead(Xtr.shape[1], 8)         # any initial weights: the state replaces them
+    h = fit(resumed, Xtr, ytr, Xva, yva, cfg, resume_from=state)
+    for a, b in zip(resumed.parameters(), straight.parameters()):
+        assert torch.equal(a, b)
+    strip = lambda hist: [(e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.lr)  # noqa: E731
+                          for e in hist.epochs]
+    assert strip(h) == strip(h_straight) and h.best_epoch == h_straight.best_epoch and not h.interrupted
+
+
+def test_resume_refuses_another_config_or_data(tmp_path, separable_problem):
+    """Issue 10 finding 6: a training state continues only the same TrainConfig (progress aside) on data
+    of the same shape; anything else is a ValueError naming the difference."""
+    from hybrid.training import load_training_state
+
+    Xtr, ytr, Xva, yva, *_ = separable_problem
+    cfg = _quiet(epochs=2, seed=1)
+    path = tmp_path / "resume.pt"
+    fit(MLPHead(Xtr.shape[1], 2), Xtr, ytr, Xva, yva, cfg, checkpoint=path)
+    state = load_training_state(path)
+    with pytest.raises(ValueError, match=r"TrainConfig.lr=0.001, this run has 0.01"):
+        fit(MLPHead(Xtr.shape[1], 2), Xtr, ytr, Xva, yva, _quiet(epochs=2, seed=1, lr=1e-2), resume_from=state)
+    with pytest.raises(ValueError, match="train_rows=200, this data has 150"):
+        fit(MLPHead(Xtr.shape[1], 2), Xtr[:150], ytr[:150], Xva, yva, cfg, resume_from=state)
+    h = fit(MLPHead(Xtr.shape[1], 2), Xtr, ytr, Xva, yva, dataclasses.replace(cfg, progress=True), resume_from=state)
+    assert len(h.epochs) == 2 and not h.interrupted          # finished before: nothing more to train
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable training state"):
+        load_training_state(tmp_path / "junk.pt")
+
+
+def test_cuda_device_without_cuda_is_a_config_error():
+    """Issue 10 finding 10: TrainConfig(device="cuda") on a machine without CUDA used to pass validation and
+    fail with a RuntimeError traceback at training time; it is now a ValueError naming the device, and a
+    stored config that trained on a GPU still reads back (for the CPU) from checkpoints and run folders."""
+    from hybrid.training import readable_train_dict
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=r"TrainConfig.device='cuda' but this machine has no CUDA device"):
+        TrainConfig(device="cuda")
+    with pytest.raises(ValueError, match=r"device='cuda:1'"):
+        TrainConfig.from_dict({"device": "cuda:1"})
+    assert TrainConfig.from_dict(readable_train_dict({"device": "cuda", "lr": 0.5})).device == "cpu"
+
+
+def test_checkpoint_that_does_not_fit_is_one_line(tmp_path):
+    """Issue 10 finding 10: weights that do not fit the model are reported in one line (torch's message
+    spans several)."""
+    path = save_checkpoint(tmp_path / "m.pt", MLPHead(4, 3))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, MLPHead(5, 3))
+    assert "\n" not in str(info.value) and "size mismatch" in str(info.value)
