@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from qsim.atomic import current_umask, fsync_folder
+
 __all__ = [
     "LOCK_SUFFIX",
     "MIN_FREE_BYTES",
@@ -362,16 +364,10 @@ class RunFolder:
                                  + keep) from None
         # fix the folder's mode: mkdtemp makes 0o700, an ordinary mkdir gives 0o777 less the umask
         try:
-            os.chmod(self.path, 0o777 & ~_umask())
+            os.chmod(self.path, 0o777 & ~current_umask())
         except OSError:
             pass
         return self.path
-
-
-def _umask() -> int:
-    from qsim.atomic import _umask as read_umask
-
-    return read_umask()
 
 
 def _remove(path: Path) -> None:
@@ -382,19 +378,6 @@ def _remove(path: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _swap_into_place(src: Path, dst: Path) -> None:
@@ -424,6 +407,6 @@ def _swap(src: Path, dst: Path) -> None:
         if old is not None:
             os.replace(old, dst)
         raise
-    _fsync_dir(dst.parent)
+    fsync_folder(dst.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_json"]
+__all__ = ["atomic_write", "atomic_write_json", "current_umask", "fsync_folder"]
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask, read without changing it where ``/proc`` allows (Linux >= 4.7)."""
     try:
         with open("/proc/self/status", encoding="ascii") as handle:
@@ -33,7 +33,7 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Persist a rename in ``folder``; a no-op where folders cannot be opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -59,7 +59,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, encoding: s
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~current_umask())
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -70,7 +70,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, encoding: s
         except FileNotFoundError:
             pass
         raise
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
     return target
 
 

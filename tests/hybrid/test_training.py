@@ -78,27 +78,11 @@ def test_early_stopping_restores_best(separable_problem):
     assert evaluate(model, Xva, yva_random)["accuracy"] == pytest.approx(h.best.val_accuracy)
 
 
-class _InterruptAt(nn.Module):
-    """A linear head that raises KeyboardInterrupt on its n-th training forward pass."""
-
-    def __init__(self, d: int, at: int) -> None:
-        super().__init__()
-        self.lin = nn.Linear(d, 2)
-        self.at, self.calls = at, 0
-
-    def forward(self, x):
-        if self.training:
-            self.calls += 1
-            if self.calls == self.at:
-                raise KeyboardInterrupt
-        return self.lin(x)
-
-
 def test_keyboard_interrupt_returns_best_so_far(separable_problem):
     Xtr, ytr, Xva, yva, *_ = separable_problem
     seed_everything(0)
     batches = math.ceil(len(Xtr) / 32)
-    model = _InterruptAt(Xtr.shape[1], at=2 * batches + 3)  # in the third epoch
+    model = _InterruptingMLP(Xtr.shape[1], 0, at=2 * batches + 3)  # in the third epoch
     h = fit(model, Xtr, ytr, Xva, yva, _quiet(lr=1e-2, epochs=10))
     assert h.interrupted and len(h.epochs) == 2 and h.best_epoch in (1, 2)
     assert evaluate(model, Xva, yva)["accuracy"] == pytest.approx(h.best.val_accuracy)
