@@ -195,9 +195,10 @@ class RunConfig(JSONConfig):
                 self.finetune.model = self.data.embedding_model
         if self.folds is not None:
             self.folds = check_int("RunConfig", "folds", self.folds, 2)
-            if self.model != "quantum" or (self.finetune is not None and self.finetune.mode == "full"):
+            if self.model != "quantum" or self.finetune is not None:
                 raise ValueError("RunConfig.folds (k-fold selection of the epoch count) applies to the quantum head "
-                                 "on fixed embeddings, not to baselines or end-to-end fine-tuning")
+                                 "on frozen embeddings: not to baselines, and not to a fine-tuned body (it has seen "
+                                 "the training labels, so held-out folds pooled with them would be optimistic)")
         if self.model != "quantum":
             from hybrid.baselines import make_baseline
 
@@ -634,6 +635,8 @@ def read_run_config(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     known = {k: v for k, v in record.items() if k in fields}
     if isinstance(known.get("train"), dict):  # a run trained on a GPU can be read on a CPU machine
         known["train"] = readable_train_dict(known["train"])
+    if isinstance(known.get("finetune"), dict):  # the same for a body fine-tuned on a GPU
+        known["finetune"] = readable_train_dict(known["finetune"])
     return RunConfig.from_dict(known), record
 
 

@@ -205,9 +205,11 @@ def save_body(body, folder: str | os.PathLike[str], record: dict[str, Any]) -> P
     try:
         body.save(str(tmp), create_model_card=False)
         (tmp / _DONE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-        if folder.exists():  # a finished folder from a concurrent run: keep it, drop ours
+        if _is_finished(folder):  # a finished folder from a concurrent run: keep it, drop ours
             shutil.rmtree(tmp)
             return folder
+        if folder.exists():  # an unfinished leftover (no marker): replace it
+            shutil.rmtree(folder)
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -319,7 +321,7 @@ def setfit_body(texts: Sequence[str], labels: np.ndarray, cfg: FinetuneConfig | 
     body.train()
     t0, losses_seen = time.perf_counter(), []
     with tqdm(total=cfg.epochs * steps_per_epoch, desc="setfit", unit="step", disable=not cfg.progress,
-              leave=False) as bar:
+              leave=False) as bar, interrupts.deferred():
         for _ in range(cfg.epochs):
             epoch_pairs = pairs[order.permutation(len(pairs))]
             for start in range(0, len(epoch_pairs), cfg.batch_size):
@@ -449,7 +451,7 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
         history["epochs"].append({"epoch": 0, "train_loss": None, "val_loss": val_loss, "val_accuracy": val_acc})
     t0 = time.perf_counter()
     with tqdm(total=cfg.epochs * steps_per_epoch, desc="fine-tune", unit="step", disable=not cfg.progress,
-              leave=False) as bar:
+              leave=False) as bar, interrupts.deferred():
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             perm = order.permutation(len(tr_texts))

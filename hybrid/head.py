@@ -290,7 +290,8 @@ PRESETS = {"default": _default, "paper-sized": _paper_sized, "paper-886": _paper
 def preset(name: str, input_dim: int | None = None) -> HeadConfig:
     """A preset :class:`HeadConfig` (:data:`PRESETS`) for embeddings of size ``input_dim``.
 
-    ``"default"`` sizes its encoders to the embedding (``Q = ceil(log2 d)``).
+    ``"paper-sized"`` sizes its encoders to the embedding (``Q = ceil(log2 d)``); ``"default"`` keeps
+    ``min(31, d)`` PCA components on ``ceil(log2(k + 1))`` qubits.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown head preset {name!r}; choose one of {sorted(PRESETS)}")

@@ -485,7 +485,12 @@ class QPUModule(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.n_qubits:
             raise ValueError(f"QPUModule expects (B, {self.n_qubits}) features, got {tuple(x.shape)}")
         if self.norm is not None:
-            x = self.norm(x.to(self.layer.weights.dtype))
+            x = x.to(self.layer.weights.dtype)
+            if self.training and x.shape[0] == 1:  # one row has no batch statistics: use the running ones
+                n = self.norm
+                x = nn.functional.batch_norm(x, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
+            else:
+                x = self.norm(x)
         return self.layer(inputs=x)
 
     def extra_repr(self) -> str:

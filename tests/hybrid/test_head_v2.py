@@ -132,3 +132,14 @@ def test_default_preset_is_the_improved_head_and_paper_presets_are_unchanged():
     p = preset("paper-886", 768)
     assert p.preprocess == "none" and p.encoder.scale == "none" and not p.qpu.standardize
     assert p.parameter_counts()["total"] == 886
+
+
+def test_standardised_qpu_trains_on_a_one_row_batch():
+    """435 rows at batch size 2 leave a last mini-batch of one row: batch statistics do not exist there."""
+    torch.manual_seed(0)
+    qpu = QPUModule(3, QPUConfig(reuploads=1, connectivity=1, layers=1, standardize=True), dtype=torch.float64)
+    qpu.train()
+    qpu(torch.randn(8, 3, dtype=torch.float64))
+    out = qpu(torch.randn(1, 3, dtype=torch.float64))
+    out.sum().backward()
+    assert out.shape == (1, 1) and qpu.norm.weight.grad is not None
