@@ -75,6 +75,7 @@ __all__ = [
     "find_precomputed",
     "gather",
     "load_precomputed",
+    "load_sentence_transformer",
     "resolve_model",
     "save_precomputed",
     "texts_digest",
@@ -246,6 +247,30 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def load_sentence_transformer(resolved: ResolvedModel, device: str = "cpu") -> Any:
+    """``SentenceTransformer(resolved.load_from, device=device)`` with one-line errors.
+
+    Raises:
+        EmbeddingError: sentence-transformers is missing, or the model cannot be loaded (named).
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise EmbeddingError(
+            "encoding or fine-tuning sentences needs sentence-transformers (pip install "
+            "sentence-transformers), or pass precomputed embeddings"
+        ) from None
+    logger.info("loading sentence transformer %s from %s", resolved.model_id, resolved.load_from)
+    try:
+        return SentenceTransformer(resolved.load_from, device=device)
+    except Exception as exc:
+        raise EmbeddingError(
+            f"could not load sentence transformer {resolved.load_from!r} "
+            f"({type(exc).__name__}: {exc}); pass a local model folder, or precomputed "
+            f"embeddings with --embeddings / ${EMBEDDINGS_ENV_VAR}"
+        ) from exc
+
+
 class SentenceEncoder:
     """Encode sentences with a frozen sentence transformer, through an on-disk cache.
 
@@ -297,24 +322,7 @@ class SentenceEncoder:
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loaded on first use)."""
         if self._model is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError:
-                raise EmbeddingError(
-                    "encoding sentences needs sentence-transformers (pip install "
-                    "sentence-transformers), or pass precomputed embeddings"
-                ) from None
-            logger.info(
-                "loading sentence transformer %s from %s", self.model_id, self.resolved.load_from
-            )
-            try:
-                self._model = SentenceTransformer(self.resolved.load_from, device=self.device)
-            except Exception as exc:
-                raise EmbeddingError(
-                    f"could not load sentence transformer {self.resolved.load_from!r} "
-                    f"({type(exc).__name__}: {exc}); pass a local model folder, or precomputed "
-                    f"embeddings with --embeddings / ${EMBEDDINGS_ENV_VAR}"
-                ) from exc
+            self._model = load_sentence_transformer(self.resolved, self.device)
         return self._model
 
     def _encode_now(self, texts: Sequence[str]) -> np.ndarray:

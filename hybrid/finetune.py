@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from hybrid import interrupts
 from hybrid.config import JSONConfig, check_choice, check_float, check_int
-from hybrid.embeddings import EmbeddingError, default_cache_dir, resolve_model, texts_digest
+from hybrid.embeddings import default_cache_dir, load_sentence_transformer, resolve_model, texts_digest
 
 __all__ = [
     "FINETUNE_MODES",
@@ -165,16 +165,7 @@ def load_body(model: str | None, device: str = "cpu", max_length: int | None = N
     Raises:
         EmbeddingError: sentence-transformers missing, or the model cannot be loaded (named).
     """
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise EmbeddingError("fine-tuning needs sentence-transformers (pip install sentence-transformers)") from None
-    resolved = resolve_model(model)
-    try:
-        body = SentenceTransformer(resolved.load_from, device=device)
-    except Exception as exc:
-        raise EmbeddingError(f"could not load sentence transformer {resolved.load_from!r} "
-                             f"({type(exc).__name__}: {exc}); pass a local model folder") from exc
+    body = load_sentence_transformer(resolve_model(model), device)
     if max_length is not None:
         body.max_seq_length = max_length
     return body

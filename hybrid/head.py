@@ -119,9 +119,9 @@ class HeadConfig(JSONConfig):
         check_choice(o, "linear_input", self.linear_input, LINEAR_INPUTS)
         self.n_classes = check_int(o, "n_classes", self.n_classes, 2)
         check_choice(o, "dtype", self.dtype, tuple(DTYPES))
+        kept = check_preprocessing(o, self.preprocess, self.components, self.input_dim)
         if self.components is not None:
-            self.components = check_int(o, "components", self.components, 1)
-        check_preprocessing(o, self.preprocess, self.components, self.input_dim)
+            self.components = kept
         self.encoder.resolved_resize(self.encoder_input_dim)
         self.qpu.check_qubits(self.qpu_qubits)
 

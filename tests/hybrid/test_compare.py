@@ -42,10 +42,9 @@ def test_compare_over_seeds_pairs_models_on_the_same_splits_and_resumes(tmp_path
     assert set(summary["models"]) == {"quantum-default", "mlp-0", "logreg"}
     for seed in (0, 1):
         # the reference is the logistic regression trained on exactly this split
-        ds = prepare_data(DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=20, max_test=200,
-                                     seed=seed))
-        ref = train_run(RunConfig(model="logreg", data=ds_cfg(ds, sst2_dir, minilm_npz, seed), reference=False),
-                        tmp_path / f"check-{seed}", dataset=ds).metrics["test"]["accuracy"]
+        data = DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=20, max_test=200, seed=seed)
+        ref = train_run(RunConfig(model="logreg", data=data, reference=False), tmp_path / f"check-{seed}",
+                        dataset=prepare_data(data)).metrics["test"]["accuracy"]
         assert summary["models"]["logreg"]["test_accuracy"][seed] == pytest.approx(ref)
         rec = json.loads((tmp_path / f"seed-{seed}" / "quantum-default" / "config.json").read_text())
         assert rec["data"]["seed"] == seed and rec["head"]["encoder"]["layers"] == 1
@@ -54,10 +53,6 @@ def test_compare_over_seeds_pairs_models_on_the_same_splits_and_resumes(tmp_path
     assert again["models"] == summary["models"]
     assert (tmp_path / "seed-0" / "mlp-0" / "metrics.json").stat().st_mtime_ns == mtime   # read back, not rerun
     assert json.loads((tmp_path / "summary.json").read_text())["models"]["mlp-0"]["seeds"] == [0, 1]
-
-
-def ds_cfg(ds, sst2_dir, npz, seed):
-    return DataConfig(data=str(sst2_dir), embeddings=str(npz), per_label=20, max_test=200, seed=seed)
 
 
 def test_cli_split_seeds_prints_mean_std_and_paired_difference(tmp_path, sst2_dir, minilm_npz, capsys):
