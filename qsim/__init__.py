@@ -16,12 +16,14 @@ _os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY_DEFAULT)
 from . import gates  # noqa: E402
 from .ansatz import angle_encoding, hardware_efficient_layer, long_range_layer, long_range_pqc, ry_column  # noqa: E402
 from .circuit import Circuit, CircuitError, Const, Input, Operation, Weight, op  # noqa: E402
+from .errors import InputError, QsimError  # noqa: E402
 from .gates import Gate, GateError, unitary  # noqa: E402
 from .observables import Observable, PauliString, X, Y, Z, pauli, z_each  # noqa: E402
 from .simulate import counts, expval, final_state, probabilities, sample, sample_expval  # noqa: E402
 from .validate import set_max_bytes  # noqa: E402
 
 __all__ = [
+    "QsimError", "InputError",
     "gates", "Gate", "GateError", "unitary",
     "Circuit", "CircuitError", "Operation", "Weight", "Input", "Const", "op",
     "angle_encoding", "long_range_layer", "long_range_pqc", "ry_column", "hardware_efficient_layer",

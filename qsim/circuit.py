@@ -22,6 +22,7 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
+from .errors import CircuitError
 from .gates import Gate
 
 __all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "CircuitError", "op", "MAX_QUBITS"]
@@ -33,8 +34,6 @@ __all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "Circuit
 MAX_QUBITS = 40
 
 
-class CircuitError(ValueError):
-    """A circuit, an operation or the data given to simulate it is invalid."""
 
 
 def _check_index(kind: str, index: int) -> None:

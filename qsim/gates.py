@@ -32,6 +32,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .errors import GateError
+
 __all__ = [
     "Gate",
     "GateError",
@@ -48,8 +50,6 @@ MATRIX_ATOL = 1e-10
 EIGEN_ATOL = 1e-9
 
 
-class GateError(ValueError):
-    """A gate was defined or used with invalid data (bad matrix, wrong parameter count, ...)."""
 
 
 PAULI = {

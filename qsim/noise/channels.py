@@ -38,6 +38,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import ChannelError
 from ..gates import PAULI
 
 __all__ = [
@@ -58,8 +59,6 @@ PAULI_ATOL = 1e-12
 MAX_CHANNEL_WIRES = 3
 
 
-class ChannelError(ValueError):
-    """A channel was defined with invalid data (probability out of range, non-TP Kraus set, ...)."""
 
 
 def _check_prob(name: str, channel: str, value: float, hi: float = 1.0) -> float:

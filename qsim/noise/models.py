@@ -49,6 +49,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..circuit import Circuit, CircuitError, Operation
+from ..errors import NoiseProfileError
 from .channels import (
     Channel, ChannelError, ReadoutError, _as_channels, amplitude_damping, bit_flip, depolarizing,
     depolarizing_from_fidelity, generalized_amplitude_damping, pauli_channel, phase_damping, phase_flip,
@@ -66,8 +67,8 @@ log = logging.getLogger(__name__)
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
 
-class ProfileError(ValueError):
-    """A noise profile file is missing, malformed or has out-of-range values."""
+#: Former name of :class:`qsim.errors.NoiseProfileError` (kept as an alias).
+ProfileError = NoiseProfileError
 
 
 class UnmatchedNoiseWarning(UserWarning):
@@ -433,11 +434,11 @@ def _resolve_profile(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
         if not p.is_file():
-            raise ProfileError(f"noise profile file {str(p)!r} does not exist")
+            raise NoiseProfileError(f"noise profile file {str(p)!r} does not exist")
         return p
     builtin = PROFILE_DIR / f"{name_or_path}.toml"
     if not builtin.is_file():
-        raise ProfileError(f"unknown noise profile {name_or_path!r}; built-in profiles: {available_profiles()} "
+        raise NoiseProfileError(f"unknown noise profile {name_or_path!r}; built-in profiles: {available_profiles()} "
                            "(or give the path of a .toml file)")
     return builtin
 
@@ -446,14 +447,14 @@ def _num(where: str, table: dict, key: str, *, lo: float | None = None, hi: floa
          required: bool = True, default=None):
     if key not in table:
         if required:
-            raise ProfileError(f"{where}: missing key {key!r}")
+            raise NoiseProfileError(f"{where}: missing key {key!r}")
         return default
     v = table[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) and v != math.inf:
-        raise ProfileError(f"{where}: {key} = {v!r} is not a number")
+        raise NoiseProfileError(f"{where}: {key} = {v!r} is not a number")
     v = float(v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ProfileError(f"{where}: {key} = {v!r} must lie in [{lo}, {hi}]")
+        raise NoiseProfileError(f"{where}: {key} = {v!r} must lie in [{lo}, {hi}]")
     return v
 
 
@@ -462,10 +463,10 @@ def _table(where: str, data: dict, key: str) -> dict | None:
     if t is None:
         return None
     if not isinstance(t, dict):
-        raise ProfileError(f"{where}: [{key}] must be a table")
+        raise NoiseProfileError(f"{where}: [{key}] must be a table")
     extra = sorted(set(t) - _TABLE_KEYS[key])
     if extra:
-        raise ProfileError(f"{where}: unknown keys {extra} in [{key}] (allowed: {sorted(_TABLE_KEYS[key])})")
+        raise NoiseProfileError(f"{where}: unknown keys {extra} in [{key}] (allowed: {sorted(_TABLE_KEYS[key])})")
     return t
 
 
@@ -473,7 +474,7 @@ def _gate_error(where: str, t: dict, num_wires: int) -> float:
     """Depolarizing ``p`` from ``fidelity`` (average gate fidelity), ``error`` (= 1 - fidelity) or ``p``."""
     given = [k for k in ("fidelity", "error", "p") if k in t]
     if len(given) != 1:
-        raise ProfileError(f"{where}: give exactly one of fidelity / error / p (got {given})")
+        raise NoiseProfileError(f"{where}: give exactly one of fidelity / error / p (got {given})")
     k = given[0]
     if k == "p":
         return _num(where, t, "p", lo=0.0, hi=1.0)
@@ -481,7 +482,7 @@ def _gate_error(where: str, t: dict, num_wires: int) -> float:
     try:
         return depolarizing_from_fidelity(f, num_wires)
     except ChannelError as exc:
-        raise ProfileError(f"{where}: {exc}") from None
+        raise NoiseProfileError(f"{where}: {exc}") from None
 
 
 def load_profile(name_or_path: str | Path) -> NoiseModel:
@@ -509,11 +510,11 @@ def load_profile(name_or_path: str | Path) -> NoiseModel:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: invalid TOML: {exc}") from None
+        raise NoiseProfileError(f"{path}: invalid TOML: {exc}") from None
     where = str(path)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise ProfileError(f"{where}: unknown top-level keys {unknown} (allowed: {sorted(_TOP_KEYS)})")
+        raise NoiseProfileError(f"{where}: unknown top-level keys {unknown} (allowed: {sorted(_TOP_KEYS)})")
     model = NoiseModel(name=str(data.get("name", path.stem)))
     t1q = _table(where, data, "one_qubit")
     if t1q is not None:
@@ -524,7 +525,7 @@ def load_profile(name_or_path: str | Path) -> NoiseModel:
     if t2q is not None:
         mode = t2q.get("channel", "pair")
         if mode not in ("pair", "each"):
-            raise ProfileError(f"{where} [two_qubit]: channel = {mode!r} must be 'pair' or 'each'")
+            raise NoiseProfileError(f"{where} [two_qubit]: channel = {mode!r} must be 'pair' or 'each'")
         p2 = _gate_error(f"{where} [two_qubit]", t2q, 2 if mode == "pair" else 1)
         if p2:
             model = model.add(depolarizing(p2, 2) if mode == "pair" else depolarizing(p2), arity=2)
@@ -549,10 +550,10 @@ def load_profile(name_or_path: str | Path) -> NoiseModel:
             try:
                 model = model.add(thermal_relaxation(t1, t2, dt, pe), arity=arity)
             except ChannelError as exc:
-                raise ProfileError(f"{w}: {exc}") from None
+                raise NoiseProfileError(f"{w}: {exc}") from None
     rules = data.get("rules", [])
     if not isinstance(rules, list):
-        raise ProfileError(f"{where}: [[rules]] must be an array of tables")
+        raise NoiseProfileError(f"{where}: [[rules]] must be an array of tables")
     for i, r in enumerate(rules):
         model = _profile_rule(f"{where} [[rules]] #{i}", r, model)
     log.debug("loaded noise profile %s from %s", model.name, path)
@@ -561,15 +562,15 @@ def load_profile(name_or_path: str | Path) -> NoiseModel:
 
 def _profile_rule(where: str, r: dict, model: NoiseModel) -> NoiseModel:
     if not isinstance(r, dict) or "channel" not in r:
-        raise ProfileError(f"{where}: a rule needs a 'channel' key")
+        raise NoiseProfileError(f"{where}: a rule needs a 'channel' key")
     kind = r["channel"]
     if kind not in _CHANNEL_BUILDERS:
-        raise ProfileError(f"{where}: unknown channel {kind!r} (known: {sorted(_CHANNEL_BUILDERS)})")
+        raise NoiseProfileError(f"{where}: unknown channel {kind!r} (known: {sorted(_CHANNEL_BUILDERS)})")
     fn, req, opt = _CHANNEL_BUILDERS[kind]
     allowed = set(req) | set(opt) | {"channel", "gates", "arity", "wires", "source"}
     extra = sorted(set(r) - allowed)
     if extra:
-        raise ProfileError(f"{where}: unknown keys {extra} for channel {kind!r}")
+        raise NoiseProfileError(f"{where}: unknown keys {extra} for channel {kind!r}")
     kwargs = {k: _num(where, r, k) for k in req}
     for k in opt:
         if k in r:
@@ -578,4 +579,4 @@ def _profile_rule(where: str, r: dict, model: NoiseModel) -> NoiseModel:
         ch = fn(**kwargs)
         return model.add(ch, gates=r.get("gates"), arity=r.get("arity"), wires=r.get("wires"))
     except ChannelError as exc:
-        raise ProfileError(f"{where}: {exc}") from None
+        raise NoiseProfileError(f"{where}: {exc}") from None
