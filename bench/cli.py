@@ -1,5 +1,6 @@
-"""Command line of the benchmark: ``qhybrid bench`` (wired by the ``qhybrid`` CLI) and ``python -m bench``.
+"""Command line of the benchmark: ``qhybrid bench`` and ``python -m bench`` (or ``python -m bench.cli``).
 
+:data:`COMMAND` is the ``bench`` entry of the ``qhybrid.commands`` entry-point group (``pyproject.toml``):
 :func:`add_arguments` adds the flags to a parser, :func:`run` runs what they ask and returns
 the exit status: 0, or 1 when a row of ours failed (error or disagreement with the reference),
 130 when interrupted by Ctrl-C and 143 by SIGTERM (the signal is forwarded to the running
@@ -19,6 +20,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 from .adapters import BACKENDS, PEER_ALIASES, PEERS, adapters_for
 from .adapters.base import package_version
@@ -27,7 +29,7 @@ from .measure import MAX_REPEATS
 from .report import markdown, write_outputs
 from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, WORKLOADS
 
-__all__ = ["add_arguments", "run", "main", "options_from_args", "parse_int_list", "MAX_QUBITS"]
+__all__ = ["COMMAND", "add_arguments", "run", "main", "options_from_args", "parse_int_list", "MAX_QUBITS"]
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +278,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=log_level(), format="%(levelname)s %(name)s: %(message)s")
     return run(args)
+
+
+#: The ``qhybrid bench`` sub-command (entry point ``bench`` of the ``qhybrid.commands`` group).
+COMMAND = SimpleNamespace(help="simulator benchmarks (bench.cli)", add_arguments=add_arguments, run=run)
+
+
+if __name__ == "__main__":  # python -m bench.cli
+    raise SystemExit(main())

@@ -1,14 +1,18 @@
-"""Timing, memory and machine measurements used by the harness and its workers."""
+"""Timing, memory and machine measurements used by the harness and its workers.
+
+The host measurements (memory, CPU model, load, copy bandwidth) live in :mod:`qsim.hostinfo`;
+their names are re-exported here for the harness and the workers.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import time
 from typing import Callable
 
-import numpy as np
+from qsim import hostinfo
+from qsim.hostinfo import copy_bandwidth, cpu_model, load_average, total_memory
 
 from .adapters.base import package_version
 
@@ -28,7 +32,7 @@ MIN_REPEATS = 3
 #: Repeats measured at most, even when the budget allows more (more add little to the median).
 MAX_REPEATS = 10
 #: Repeats of a NumPy copy when measuring copy bandwidth (the median is reported).
-COPY_REPEATS = 5
+COPY_REPEATS = hostinfo.COPY_REPEATS
 #: Buffer size of the machine-level copy bandwidth (well above any last-level cache).
 COPY_MACHINE_BYTES = 256 << 20
 #: Largest buffer of a per-point copy measurement (beyond the caches the bandwidth is flat).
@@ -64,65 +68,10 @@ def time_repeats(fn: Callable[[], object], budget: float, *, min_repeats: int = 
     return times
 
 
-def copy_bandwidth(nbytes: int, repeats: int = COPY_REPEATS) -> float:
-    """Bytes per second moved by ``numpy.copyto`` of an ``nbytes`` buffer (read + write, median)."""
-    n = max(1, int(nbytes) // 8)
-    src = np.ones(n, dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # first touch
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.copyto(dst, src)
-        times.append(time.perf_counter() - t0)
-    return 2.0 * src.nbytes / max(float(np.median(times)), 1e-12)
-
-
-def load_average() -> float | None:
-    """The 1-minute load average (None where the platform has none)."""
-    try:
-        return float(os.getloadavg()[0])
-    except (OSError, AttributeError):
-        return None
-
-
-def _meminfo(field: str) -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def total_memory() -> int:
-    """Physical memory in bytes."""
-    v = _meminfo("MemTotal")
-    if v is not None:
-        return v
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def available_memory() -> int:
-    """Memory available to a new allocation, in bytes (``MemAvailable`` on Linux)."""
-    v = _meminfo("MemAvailable")
-    return v if v is not None else total_memory()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    """Memory available to a new allocation, in bytes (:func:`qsim.hostinfo.available_memory`, else
+    the physical memory when the host does not say)."""
+    return hostinfo.available_memory() or total_memory()
 
 
 def gpu_name() -> str | None:
@@ -157,7 +106,7 @@ def machine_info(copy_bytes: int = COPY_MACHINE_BYTES) -> dict:
     log.info("copy bandwidth %.2f GB/s (%d MiB buffer)", bw / 1e9, copy_bytes >> 20)
     return {
         "cpu_model": cpu_model(),
-        "cores": os.cpu_count() or 1,
+        "cores": hostinfo.cpu_count(),
         "memory_bytes": total_memory(),
         "copy_bandwidth_bytes_per_s": bw,
         "gpu": gpu_name(),

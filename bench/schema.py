@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from qsim.atomic import atomic_write_json
+from qsim.precision import BYTES_PER_AMPLITUDE
 
 __all__ = [
     "SCHEMA", "STATUSES", "DTYPES", "BYTES_PER_AMPLITUDE", "DEVICES",
@@ -25,8 +26,7 @@ __all__ = [
 SCHEMA = "qhybrid.bench/1"
 STATUSES = ("ok", "failed", "skipped")
 DEVICES = ("cpu", "gpu")
-#: Amplitude dtypes and their size in bytes.
-BYTES_PER_AMPLITUDE = {"complex128": 16, "complex64": 8, "float64": 8, "float32": 4}
+#: Amplitude dtypes (and their size in bytes: :data:`qsim.precision.BYTES_PER_AMPLITUDE`).
 DTYPES = tuple(BYTES_PER_AMPLITUDE)
 
 _MACHINE_FIELDS = {

@@ -17,13 +17,13 @@ simulators run the same gates in the same order with the same angles; the agreem
 ``HEAD``    one training step of the hybrid head (``bench.hybrid_step`` adapters).
 ``W4``      noisy density matrix: W1's circuit with a one-qubit depolarizing channel
             ``p = 0.001`` after every one-qubit gate and ``p = 0.01`` on each wire after every
-            CNOT (issue 3, item 8); output: all ``⟨Z_q⟩`` (needs ``qsim.noise``).
+            CNOT (issue 3, item 8); output: all ``⟨Z_q⟩``.  ``python -m bench.noise`` adds an
+            in-process peer table with speed-ups and trajectory timings (:mod:`bench.noise`).
 ==========  ==============================================================================
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import math
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ import numpy as np
 
 from qsim import Circuit, Const, Input, Operation, Weight, gates
 from qsim.ansatz import angle_encoding, hardware_efficient_layer
+from qsim.noise import NoiseModel
 
 __all__ = [
     "Workload", "Problem", "WORKLOADS", "WORKLOAD_ORDER", "DEFAULT_LAYERS", "get_workload",
@@ -91,18 +92,6 @@ def _module_check(name: str) -> Callable[[], str | None]:
     return check
 
 
-def _noise_check() -> str | None:
-    """W4 needs a complete ``qsim.noise`` (a regular package, not a folder being written)."""
-    try:
-        mod = importlib.import_module("qsim.noise")
-    except Exception:  # noqa: BLE001 - a half-written package may fail in any way
-        return "qsim.noise not available"
-    if getattr(mod, "__file__", None) is None or not all(
-            hasattr(mod, a) for a in ("NoiseModel", "expval_density")):
-        return "qsim.noise not available (incomplete package)"
-    return None
-
-
 WORKLOADS: dict[str, Workload] = {
     "W1": Workload("W1", "layered forward (final state)", "state",
                    default_qubits=tuple(range(20, 27)), quick_qubits=(10, 12, 14)),
@@ -116,7 +105,7 @@ WORKLOADS: dict[str, Workload] = {
                      default_qubits=(14,), quick_qubits=(8,), default_batch=32, batched=True, layered=False,
                      check=_module_check("bench.hybrid_step")),
     "W4": Workload("W4", "noisy density matrix, all <Z_q>", "noisy",
-                   default_qubits=(4, 6, 8, 10, 12), quick_qubits=(4, 6), check=_noise_check),
+                   default_qubits=(4, 6, 8, 10, 12), quick_qubits=(4, 6)),
 }
 WORKLOAD_ORDER = tuple(WORKLOADS)
 
@@ -166,10 +155,8 @@ def w2_circuit(n_qubits: int, layers: int = DEFAULT_LAYERS) -> Circuit:
     return Circuit(n_qubits, tuple(angle_encoding(n_qubits)) + w1_circuit(n_qubits, layers).ops)
 
 
-def w4_noise_model():
+def w4_noise_model() -> NoiseModel:
     """W4's noise model (``qsim.noise``): depolarizing ``W4_P1`` after 1q gates, ``W4_P2`` on each CNOT wire."""
-    from qsim.noise import NoiseModel
-
     return NoiseModel.depolarizing(W4_P1, W4_P2, two_qubit="each")
 
 

@@ -23,24 +23,27 @@ Example::
 """
 
 from energy.calibrate import CalibrationError, calibrated_profile, fit_efficiency, load_bench
-from energy.circuits import (CircuitError, CircuitSpec, HardwareEfficient, PaperHead,
+import warnings
+from typing import Any
+
+from energy.circuits import (CircuitSpec, EnergyCircuitError, HardwareEfficient, PaperHead,
                              spec_from_circuit)
 from energy.crossover import Crossover, Scenario, find_crossover, sensitivity, solve_constant
 from energy.presets import PRESETS, get_preset
-from energy.profiles import Profile, ProfileError, builtin_profile_names, load_profile
+from energy.profiles import EnergyProfileError, Profile, builtin_profile_names, load_profile
 from energy.qpu import qpu_energy, shots_for_precision
 from energy.simulation import memory_wall, simulation_energy
 
 __all__ = [
     "CalibrationError",
-    "CircuitError",
     "CircuitSpec",
     "Crossover",
+    "EnergyCircuitError",
+    "EnergyProfileError",
     "HardwareEfficient",
     "PRESETS",
     "PaperHead",
     "Profile",
-    "ProfileError",
     "Scenario",
     "builtin_profile_names",
     "calibrated_profile",
@@ -57,3 +60,16 @@ __all__ = [
     "solve_constant",
     "spec_from_circuit",
 ]
+
+#: Former names of the energy errors -> their names now (deprecated aliases).
+_RENAMED = {"CircuitError": EnergyCircuitError, "ProfileError": EnergyProfileError}
+
+
+def __getattr__(name: str) -> Any:
+    """``energy.CircuitError`` / ``energy.ProfileError``: deprecated aliases of the ``Energy*`` errors."""
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"energy.{name} was renamed {new.__name__} (qsim has its own {name}); the old name will be "
+                      "removed", DeprecationWarning, stacklevel=2)
+        return new
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

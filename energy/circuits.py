@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 __all__ = [
-    "CircuitError",
+    "EnergyCircuitError",
     "CircuitFamily",
     "CircuitSpec",
     "FactoryFamily",
@@ -49,8 +50,8 @@ TOFFOLI_TWO_QUBIT_GATES = 6
 TOFFOLI_ONE_QUBIT_GATES = 9
 
 
-class CircuitError(ValueError):
-    """A circuit description with a missing or nonsensical field."""
+class EnergyCircuitError(ValueError):
+    """A circuit description with a missing or nonsensical field (named apart from :class:`qsim.CircuitError`)."""
 
 
 class CircuitLike(Protocol):
@@ -86,14 +87,14 @@ class CircuitSpec:
         _check_int("depth", self.depth, 0)
         _check_int("depth_multi", self.depth_multi, 0)
         if self.depth_multi > self.depth:
-            raise CircuitError(
+            raise EnergyCircuitError(
                 f"circuit depth_multi = {self.depth_multi}: must be <= depth = {self.depth}"
             )
         for arity, count in self.counts.items():
             _check_int("arity", arity, 1)
             _check_int(f"count_by_arity()[{arity}]", count, 0)
             if count and arity > self.n_qubits:
-                raise CircuitError(
+                raise EnergyCircuitError(
                     f"circuit has {count} gate(s) on {arity} wires "
                     f"but only n_qubits = {self.n_qubits}"
                 )
@@ -117,7 +118,7 @@ class CircuitSpec:
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CircuitError(f"circuit {name} = {value!r}: must be an integer >= {minimum}")
+        raise EnergyCircuitError(f"circuit {name} = {value!r}: must be an integer >= {minimum}")
 
 
 def two_qubit_equivalent(counts: Mapping[int, int]) -> tuple[int, int]:
@@ -154,7 +155,7 @@ def spec_from_wires(n_qubits: int, gates: Iterable[Sequence[int]],
     counts: dict[int, int] = {}
     for wires in gates:
         if not wires or len(set(wires)) != len(wires) or min(wires) < 0 or max(wires) >= n_qubits:
-            raise CircuitError(
+            raise EnergyCircuitError(
                 f"gate on wires {tuple(wires)}: wires must be distinct and in [0, {n_qubits})"
             )
         layer = max(free[q] for q in wires)
@@ -174,20 +175,20 @@ def spec_from_circuit(circuit: Any, label: str | None = None) -> CircuitSpec:
     duck type, so ``d_2 = min(depth, number of multi-wire gates)`` (see module docstring).
 
     Raises:
-        CircuitError: an attribute is missing or holds a bad value.
+        EnergyCircuitError: an attribute is missing or holds a bad value.
     """
     if isinstance(circuit, CircuitSpec):
         return circuit
     name = type(circuit).__name__
     for attr in ("n_qubits", "count_by_arity", "depth"):
         if not hasattr(circuit, attr):
-            raise CircuitError(
+            raise EnergyCircuitError(
                 f"{name} object has no {attr!r}: "
                 "a circuit needs n_qubits, count_by_arity() and depth()"
             )
     counts_raw = circuit.count_by_arity()
     if not isinstance(counts_raw, Mapping):
-        raise CircuitError(
+        raise EnergyCircuitError(
             f"{name}.count_by_arity() = {counts_raw!r}: must be a mapping arity -> count"
         )
     counts = {int(k): int(v) for k, v in counts_raw.items() if v}
@@ -254,7 +255,7 @@ def _paper_layer(n: int, connectivity: int) -> list[tuple[int, ...]]:
 def _paper_head_spec(n: int, layers: int, connectivity: int, reuploads: int, final_layers: int,
                      ry_column: bool) -> CircuitSpec:
     if n < 2 or connectivity >= n:
-        raise CircuitError(f"paper head with n_qubits = {n}, connectivity = {connectivity}: "
+        raise EnergyCircuitError(f"paper head with n_qubits = {n}, connectivity = {connectivity}: "
                            "needs n_qubits >= 2 and 1 <= connectivity < n_qubits")
     column = [(q,) for q in range(n)]
     layer = _paper_layer(n, connectivity)
@@ -304,7 +305,7 @@ class FactoryFamily:
     def __call__(self, n_qubits: int) -> CircuitSpec:
         spec = spec_from_circuit(self.factory(n_qubits), self.label)
         if spec.n_qubits != n_qubits:
-            raise CircuitError(
+            raise EnergyCircuitError(
                 f"{self.label}({n_qubits}) returned a circuit with n_qubits = {spec.n_qubits}"
             )
         return spec
@@ -318,15 +319,24 @@ def family_from_factory(reference: str) -> FactoryFamily:
     """Import ``"package.module:function"`` and wrap it as a circuit family.
 
     Raises:
-        CircuitError: the reference is malformed or does not name a callable.
+        EnergyCircuitError: the reference is malformed or does not name a callable.
     """
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
-        raise CircuitError(f"circuit factory {reference!r}: expected 'package.module:function'")
+        raise EnergyCircuitError(f"circuit factory {reference!r}: expected 'package.module:function'")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise CircuitError(f"circuit factory {reference!r}: {exc}") from None
+        raise EnergyCircuitError(f"circuit factory {reference!r}: {exc}") from None
     if not callable(factory):
-        raise CircuitError(f"circuit factory {reference!r} is not callable")
+        raise EnergyCircuitError(f"circuit factory {reference!r} is not callable")
     return FactoryFamily(factory, reference)
+
+
+def __getattr__(name: str) -> Any:
+    """``CircuitError``: the former name of :class:`EnergyCircuitError` (deprecated alias)."""
+    if name == "CircuitError":
+        warnings.warn("energy.circuits.CircuitError was renamed EnergyCircuitError (qsim has its own "
+                      "CircuitError); the old name will be removed", DeprecationWarning, stacklevel=2)
+        return EnergyCircuitError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """``qhybrid energy`` / ``python -m energy``: energy per inference, cross-over, sensitivity, plot.
 
-The lead CLI wires :func:`add_arguments` and :func:`run` as a sub-command; ``python -m energy``
-uses the same two functions (:mod:`energy.__main__`).  The command prints
+:data:`COMMAND` is the ``energy`` entry of the ``qhybrid.commands`` entry-point group
+(``pyproject.toml``): :func:`add_arguments` and :func:`run`, which ``python -m energy`` (and
+``python -m energy.cli``, :func:`main`) use as well.  The command prints
 
 1. the profiles used (and how power was obtained for measured or calibrated ones),
 2. energy per inference against qubits for every simulator and QPU profile,
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import logging
 import sys
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 from energy.calibrate import (DEFAULT_SIMULATOR, CalibrationError, EfficiencyFit,
                               calibrated_profile, fit_efficiency, load_bench)
-from energy.circuits import (CircuitError, CircuitFamily, HardwareEfficient, PaperHead,
+from energy.circuits import (CircuitFamily, EnergyCircuitError, HardwareEfficient, PaperHead,
                              family_from_factory)
 from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Scenario,
                               SensitivityRow, find_crossover, qpu_curve, sensitivity,
@@ -31,12 +34,12 @@ from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Sc
 from energy.measure import (DEFAULT_COPY_BYTES, PowerReading, measure_copy_bandwidth,
                             measure_rapl_power, measured_cpu_profile, nvml_power)
 from energy.presets import PRESETS, Preset, get_preset, recalibrate
-from energy.profiles import Kind, Profile, ProfileError, builtin_profile_names, load_profile
+from energy.profiles import EnergyProfileError, Kind, Profile, builtin_profile_names, load_profile
 from energy.qpu import shots_for_precision
 from energy.simulation import BYTES_PER_AMPLITUDE
 from qsim.atomic import atomic_write_json
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["COMMAND", "add_arguments", "main", "run"]
 
 JSON_SCHEMA = "qhybrid.energy/1"
 DEFAULT_SIMULATORS = ("cpu", "h100", "dgx-h100", "frontier")
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
     try:
         return _run(args)
-    except (ProfileError, CircuitError, CalibrationError, ValueError, KeyError) as exc:
+    except (EnergyProfileError, EnergyCircuitError, CalibrationError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"energy: error: {message}", file=sys.stderr)
         return EXIT_USAGE
@@ -364,3 +367,24 @@ def _run(args: argparse.Namespace) -> int:
         plot_energy(curves, crossovers, args.plot, title)
         print(f"wrote {args.plot}")
     return 0
+
+
+#: The ``qhybrid energy`` sub-command (entry point ``energy`` of the ``qhybrid.commands`` group).
+COMMAND = SimpleNamespace(help="energy per inference and the QPU/GPU cross-over (energy.cli)",
+                          add_arguments=add_arguments, run=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m energy``: parse ``argv`` and run the energy command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m energy",
+        description="Energy per inference: statevector simulation versus a QPU, "
+        "and the cross-over qubit count.",
+    )
+    add_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # python -m energy.cli
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
 """Measurements on this machine: memory copy bandwidth, and power from RAPL or NVML.
 
-**Copy bandwidth.**  :func:`measure_copy_bandwidth` times ``numpy.copyto`` of a large array
+**Copy bandwidth.**  :func:`measure_copy_bandwidth` (:func:`qsim.hostinfo.copy_bandwidth`, the
+host measurements' one home) times ``numpy.copyto`` of a large array
 (``nbytes``, default :data:`DEFAULT_COPY_BYTES`) a few times and reports the median of
 ``2 * nbytes / t``: bytes read plus bytes written, the convention of STREAM's *copy* and of the
 simulation model's ``2 S`` bytes per pass.  One NumPy copy runs on one thread, so on a many-core
@@ -21,16 +22,13 @@ utilisation, plus the host share).  :class:`PowerReading.method` says which one 
 from __future__ import annotations
 
 import logging
-import os
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from energy.profiles import Kind, Profile
+from qsim.hostinfo import COPY_REPEATS, copy_bandwidth, total_memory, usable_cores
 
 __all__ = [
     "DEFAULT_COPY_BYTES",
@@ -50,7 +48,7 @@ log = logging.getLogger(__name__)
 #: Size of the array copied to measure bandwidth: far larger than any last-level cache.
 DEFAULT_COPY_BYTES = 256 * 2**20
 #: Copies timed; the median is reported.
-DEFAULT_COPY_REPEATS = 5
+DEFAULT_COPY_REPEATS = COPY_REPEATS
 #: The copy never takes more than this fraction of physical memory (two arrays are allocated).
 MAX_COPY_MEMORY_FRACTION = 0.125
 #: Where Linux exposes RAPL energy counters.
@@ -76,18 +74,9 @@ class PowerReading:
 
 def measure_copy_bandwidth(nbytes: int = DEFAULT_COPY_BYTES,
                            repeats: int = DEFAULT_COPY_REPEATS) -> float:
-    """Median copy bandwidth ``2 nbytes / t`` (B/s) over ``repeats`` timed ``numpy.copyto``."""
-    if nbytes < 1 or repeats < 1:
-        raise ValueError(f"copy of {nbytes} bytes x {repeats} repeats: both must be >= 1")
-    src = np.ones(max(1, nbytes // 8), dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # touch the pages once so the first timing does not count page faults
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(dst, src)
-        rates.append(2.0 * src.nbytes / (time.perf_counter() - start))
-    return statistics.median(rates)
+    """Median copy bandwidth ``2 nbytes / t`` (B/s) over ``repeats`` timed ``numpy.copyto``
+    (:func:`qsim.hostinfo.copy_bandwidth` with this module's defaults)."""
+    return copy_bandwidth(nbytes, repeats)
 
 
 def rapl_domains(root: Path = RAPL_ROOT) -> list[Path]:
@@ -190,17 +179,6 @@ def with_measured_power(profile: Profile, reading: PowerReading) -> Profile:
     return profile
 
 
-def _physical_memory() -> int:
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def measured_cpu_profile(base: Profile, nbytes: int = DEFAULT_COPY_BYTES,
                          repeats: int = DEFAULT_COPY_REPEATS,
                          rapl_root: Path = RAPL_ROOT) -> tuple[Profile, PowerReading]:
@@ -213,7 +191,7 @@ def measured_cpu_profile(base: Profile, nbytes: int = DEFAULT_COPY_BYTES,
         raise ValueError(
             f"profile {base.name!r} is a {base.kind.value} profile, expected a simulator"
         )
-    memory, cores = _physical_memory(), _cores()
+    memory, cores = total_memory(), usable_cores()
     nbytes = int(min(nbytes, MAX_COPY_MEMORY_FRACTION * memory))
     result: list[float] = []
     reading = measure_rapl_power(

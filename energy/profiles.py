@@ -16,7 +16,7 @@ Tags follow ``shared/design/energy-anchors.md``: ``P`` primary source, ``S`` sec
 ``D`` derived from sourced numbers, ``M`` measured, ``A`` assumption, and ``C`` calibrated
 (chosen so that the model reproduces a published result; see :mod:`energy.presets`).
 
-Validation rejects, with a :class:`ProfileError` naming the file, the field and the value:
+Validation rejects, with a :class:`EnergyProfileError` naming the file, the field and the value:
 a missing required field, an unknown field (a typo), a missing ``source``, an unknown tag, an
 unknown unit or a unit of the wrong dimension, and values outside the field's range (negative
 power, zero bandwidth, an efficiency above 1, a non-integer device count, ...).  Optional fields
@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import enum
 import math
-
-try:  # Python >= 3.11
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
-    import tomli as tomllib  # type: ignore[no-redef]
+import tomllib
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -46,7 +43,7 @@ __all__ = [
     "FieldSpec",
     "Kind",
     "Profile",
-    "ProfileError",
+    "EnergyProfileError",
     "QPU_FIELDS",
     "Schedule",
     "SIMULATOR_FIELDS",
@@ -70,8 +67,9 @@ TAGS = {
 BUILTIN_DIR = "profiles"
 
 
-class ProfileError(ValueError):
-    """A profile file or override that is missing a field or holds a nonsensical value."""
+class EnergyProfileError(ValueError):
+    """A profile file or override that is missing a field or holds a nonsensical value (named apart
+    from qsim's noise-profile error)."""
 
 
 class Kind(str, enum.Enum):
@@ -282,7 +280,7 @@ def _spec(kind: Kind, name: str, origin: str) -> FieldSpec:
     try:
         return FIELDS[kind][name]
     except KeyError:
-        raise ProfileError(
+        raise EnergyProfileError(
             f"profile {origin!r}: unknown field {name!r} for a {kind.value} profile "
             f"(expected one of {sorted(FIELDS[kind])})"
         ) from None
@@ -294,12 +292,12 @@ def _check_value(spec: FieldSpec, value: float, origin: str, shown: Any = None) 
     if why is None and spec.integer and value != int(value):
         why = "must be a whole number"
     if why is not None:
-        raise ProfileError(f"profile {origin!r} field {spec.name!r} = {shown}: {why} ({spec.doc})")
+        raise EnergyProfileError(f"profile {origin!r} field {spec.name!r} = {shown}: {why} ({spec.doc})")
 
 
 def _tag(tag: Any, spec: FieldSpec, origin: str) -> str:
     if tag not in TAGS:
-        raise ProfileError(
+        raise EnergyProfileError(
             f"profile {origin!r} field {spec.name!r}: tag {tag!r} is not one of {sorted(TAGS)}"
         )
     return str(tag)
@@ -308,25 +306,25 @@ def _tag(tag: Any, spec: FieldSpec, origin: str) -> str:
 def _parse_constant(spec: FieldSpec, raw: Any, origin: str) -> Constant:
     where = f"profile {origin!r} field {spec.name!r}"
     if not isinstance(raw, dict):
-        raise ProfileError(f"{where} = {raw!r}: must be a table with value, unit, source and tag")
+        raise EnergyProfileError(f"{where} = {raw!r}: must be a table with value, unit, source and tag")
     extra = set(raw) - _CONSTANT_KEYS
     if extra:
-        raise ProfileError(
+        raise EnergyProfileError(
             f"{where}: unknown key(s) {sorted(extra)} (allowed: {sorted(_CONSTANT_KEYS)})"
         )
     for key in ("value", "unit", "source"):
         if key not in raw:
-            raise ProfileError(f"{where}: missing {key!r}")
+            raise EnergyProfileError(f"{where}: missing {key!r}")
     given = raw["value"]
     if isinstance(given, bool) or not isinstance(given, (int, float)):
-        raise ProfileError(f"{where} = {given!r}: must be a number")
+        raise EnergyProfileError(f"{where} = {given!r}: must be a number")
     source = raw["source"]
     if not isinstance(source, str) or not source.strip():
-        raise ProfileError(f"{where}: 'source' must be a non-empty string")
+        raise EnergyProfileError(f"{where}: 'source' must be a non-empty string")
     try:
         value = to_si(given, str(raw["unit"]), spec.dimension)
     except UnitError as exc:
-        raise ProfileError(f"{where} = {given} {raw['unit']}: {exc}") from None
+        raise EnergyProfileError(f"{where} = {given} {raw['unit']}: {exc}") from None
     unit = str(raw["unit"])
     _check_value(spec, value, origin, shown=f"{given} {unit}" if unit not in ("", "1") else given)
     tag = _tag(raw.get("tag", "A"), spec, origin)
@@ -337,33 +335,33 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Profile:
     """Validate a parsed TOML mapping and build a :class:`Profile`.
 
     Raises:
-        ProfileError: anything missing, unknown or out of range (the message names the field).
+        EnergyProfileError: anything missing, unknown or out of range (the message names the field).
     """
     for key in ("name", "kind"):
         if key not in data:
-            raise ProfileError(f"profile {origin!r}: missing top-level key {key!r}")
+            raise EnergyProfileError(f"profile {origin!r}: missing top-level key {key!r}")
     try:
         kind = Kind(data["kind"])
     except ValueError:
-        raise ProfileError(
+        raise EnergyProfileError(
             f"profile {origin!r} field 'kind' = {data['kind']!r}: "
             f"must be one of {[k.value for k in Kind]}"
         ) from None
     schedule: Schedule | None = None
     if kind is Kind.QPU:
         if "schedule" not in data:
-            raise ProfileError(
+            raise EnergyProfileError(
                 f"profile {origin!r}: missing top-level key 'schedule' (serial or layered)"
             )
         try:
             schedule = Schedule(data["schedule"])
         except ValueError:
-            raise ProfileError(
+            raise EnergyProfileError(
                 f"profile {origin!r} field 'schedule' = {data['schedule']!r}: "
                 f"must be one of {[s.value for s in Schedule]}"
             ) from None
     elif "schedule" in data:
-        raise ProfileError(f"profile {origin!r}: 'schedule' applies to qpu profiles only")
+        raise EnergyProfileError(f"profile {origin!r}: 'schedule' applies to qpu profiles only")
 
     constants: dict[str, Constant] = {}
     for key, raw in data.items():
@@ -374,7 +372,7 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Profile:
         if spec.name in constants:
             continue
         if spec.default is None:
-            raise ProfileError(
+            raise EnergyProfileError(
                 f"profile {origin!r}: missing required field {spec.name!r} ({spec.doc})"
             )
         constants[spec.name] = Constant(spec.default, spec.default, spec.dimension.value,
@@ -403,7 +401,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     """Load a built-in profile by name (``"h100"``) or a user profile from a TOML file.
 
     Raises:
-        ProfileError: unknown name, unreadable file, invalid TOML or invalid contents.
+        EnergyProfileError: unknown name, unreadable file, invalid TOML or invalid contents.
     """
     text = str(name_or_path)
     path = Path(text)
@@ -412,11 +410,11 @@ def load_profile(name_or_path: str | Path) -> Profile:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise ProfileError(f"profile {text!r}: cannot read ({exc.strerror})") from None
+            raise EnergyProfileError(f"profile {text!r}: cannot read ({exc.strerror})") from None
     else:
         entry = _builtin_dir().joinpath(f"{text}.toml")
         if not entry.is_file():
-            raise ProfileError(
+            raise EnergyProfileError(
                 f"unknown profile {text!r}: "
                 f"expected one of {builtin_profile_names()} or a .toml file"
             )
@@ -425,5 +423,14 @@ def load_profile(name_or_path: str | Path) -> Profile:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"profile {origin!r}: invalid TOML ({exc})") from None
+        raise EnergyProfileError(f"profile {origin!r}: invalid TOML ({exc})") from None
     return parse_profile(data, origin)
+
+
+def __getattr__(name: str) -> Any:
+    """``ProfileError``: the former name of :class:`EnergyProfileError` (deprecated alias)."""
+    if name == "ProfileError":
+        warnings.warn("energy.profiles.ProfileError was renamed EnergyProfileError (qsim.noise has its own "
+                      "ProfileError); the old name will be removed", DeprecationWarning, stacklevel=2)
+        return EnergyProfileError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,6 +40,7 @@ from typing import Any
 
 from energy.circuits import CircuitSpec
 from energy.profiles import Kind, Profile
+from qsim.precision import PRECISIONS
 
 __all__ = [
     "BYTES_PER_AMPLITUDE",
@@ -51,8 +52,9 @@ __all__ = [
     "simulation_energy",
 ]
 
-#: Bytes per complex amplitude by precision (anchors §1.2: qsim choose_hw.md, Aer issue #1646).
-BYTES_PER_AMPLITUDE = {"complex64": 8, "complex128": 16}
+#: Bytes per complex amplitude by precision, named by its complex dtype (qsim's precision table,
+#: :data:`qsim.precision.PRECISIONS`; anchors §1.2: qsim choose_hw.md, Aer issue #1646).
+BYTES_PER_AMPLITUDE = {p.complex.__name__: p.bytes_per_amplitude for p in PRECISIONS.values()}
 
 #: Extra state passes to read out ``<Z>`` (one pass over the probabilities).
 MEASUREMENT_PASSES = 1

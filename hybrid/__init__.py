@@ -13,8 +13,8 @@ Public API (module in brackets):
 * runs [experiment]: ``RunConfig``, ``DataConfig``, ``train_run``, ``evaluate_run``, ``prepare_data``
 * data [data, embeddings]: ``load_sst2``, ``paper_splits``, ``make_splits``, ``embed_corpus``,
   ``load_precomputed``, ``SentenceEncoder``
-* training [training, seeding]: ``TrainConfig``, ``fit``, ``evaluate``, ``save_checkpoint``,
-  ``load_checkpoint``, ``seed_everything``
+* training [config, training, checkpoints, seeding]: ``TrainConfig``, ``fit``, ``evaluate``,
+  ``save_checkpoint``, ``load_checkpoint``, ``seed_everything``
 * baselines [baselines]: ``make_baseline``, ``MLPHead``
 * fine-tuning the body [finetune]: ``FinetuneConfig``, ``setfit_body``, ``finetune_end_to_end``,
   ``load_body``; several split seeds [compare]: ``compare_over_seeds``; preprocessing
@@ -45,8 +45,8 @@ _EXPORTS: dict[str, str] = {
     "load_sst2": "data", "paper_splits": "data", "make_splits": "data", "standard_splits": "data",
     "embed_corpus": "embeddings", "load_precomputed": "embeddings", "SentenceEncoder": "embeddings",
     "gather": "embeddings",
-    "TrainConfig": "training", "fit": "training", "evaluate": "training", "predict": "training",
-    "save_checkpoint": "training", "load_checkpoint": "training",
+    "TrainConfig": "config", "fit": "training", "evaluate": "training", "predict": "training",
+    "save_checkpoint": "checkpoints", "load_checkpoint": "checkpoints",
     "seed_everything": "seeding",
     "make_baseline": "baselines", "MLPHead": "baselines",
     "FinetuneConfig": "finetune", "setfit_body": "finetune", "finetune_end_to_end": "finetune",
@@ -73,7 +73,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
     from .baselines import MLPHead, make_baseline
+    from .checkpoints import load_checkpoint, save_checkpoint
     from .compare import compare_over_seeds
+    from .config import TrainConfig
     from .data import load_sst2, make_splits, paper_splits, standard_splits
     from .embeddings import SentenceEncoder, embed_corpus, gather, load_precomputed
     from .finetune import FinetuneConfig, finetune_end_to_end, load_body, setfit_body
@@ -83,4 +85,4 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
     from .layers import AmplitudeEncoder, EncoderConfig, QPUConfig, QPUModule, QuantumLayer, amplitude_state
     from .preprocess import Projection
     from .seeding import seed_everything
-    from .training import TrainConfig, evaluate, fit, load_checkpoint, predict, save_checkpoint
+    from .training import evaluate, fit, predict

@@ -6,8 +6,14 @@ Sub-commands:
   a classical baseline (``--baseline NAME``) into a run folder (``config.json``,
   ``metrics.json``, checkpoint) and print the test accuracy next to logistic regression.
 * ``qhybrid evaluate RUN``: accuracy of a run folder's model on a split.
-* ``qhybrid bench ...`` / ``qhybrid energy ...``: delegate to :mod:`bench.cli` /
-  :mod:`energy.cli` (imported only when asked for).
+* ``qhybrid bench ...`` / ``qhybrid energy ...``: the commands of :mod:`bench.cli` /
+  :mod:`energy.cli`.
+
+Sub-commands are found, not imported: every package names its own in the entry-point group
+:data:`COMMAND_GROUP` of its ``pyproject.toml`` (``train = "hybrid.cli:TRAIN"``, ``bench =
+"bench.cli:COMMAND"``, ...); each is an object with ``help``, ``add_arguments(parser)`` and
+``run(args) -> int`` (:class:`Command`).  :func:`main` loads only the command it runs (all of them
+for ``--help``), so this module imports nothing of ``bench`` or ``energy``.
 
 Data: ``--data DIR`` (or ``$QHYBRID_DATA``; without either SST-2 is downloaded from the hub) and
 ``--embeddings FILE.npz`` (or ``$QHYBRID_EMBEDDINGS``; without either the sentences are encoded
@@ -28,29 +34,41 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
-import importlib
 import json
 import logging
-import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_DATA", "EXIT_SIGINT", "EXIT_SIGTERM"]
+__all__ = ["main", "build_parser", "Command", "COMMAND_GROUP", "TRAIN", "EVALUATE", "EXIT_OK", "EXIT_USAGE",
+           "EXIT_DATA", "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 EXIT_OK, EXIT_USAGE, EXIT_DATA = 0, 2, 3
 #: Exit status after Ctrl-C / SIGTERM (128 + the signal number, as a shell reports it).
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
-#: Sub-commands provided by other packages: name -> (module, one-line help).
-DELEGATED = {
-    "bench": ("bench.cli", "simulator benchmarks (bench.cli)"),
-    "energy": ("energy.cli", "energy per inference and the QPU/GPU cross-over (energy.cli)"),
-}
+#: Entry-point group in which packages declare their ``qhybrid`` sub-commands.
+COMMAND_GROUP = "qhybrid.commands"
 DEFAULT_RUNS = "runs"
 
 logger = logging.getLogger("qhybrid")
+
+
+class Command(Protocol):
+    """A ``qhybrid`` sub-command, as an entry point of :data:`COMMAND_GROUP` provides it."""
+
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the command's options to its sub-parser."""
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run the command for parsed ``args``; return the exit status."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,20 +85,11 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="sentence-transformer for encoding: a folder or hub id (default: bundled all-MiniLM-L6-v2)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``qhybrid`` argument parser (``bench`` / ``energy`` options are added on use)."""
+def _add_train_arguments(t: argparse.ArgumentParser) -> None:
+    """The ``train`` options."""
     from hybrid.head import LINEAR_INPUTS, MERGES, PRESETS
 
-    parser = argparse.ArgumentParser(prog="qhybrid", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="CPU threads for torch and the qsim kernels (default: all; 1 is faster for small "
-                             "heads on a busy machine)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    t = sub.add_parser("train", help="train a quantum head or a baseline into a run folder",
-                       description="Train on SST-2 embeddings; writes config.json, metrics.json and a checkpoint.")
+    t.description = "Train on SST-2 embeddings; writes config.json, metrics.json and a checkpoint."
     _add_data_args(t)
     g = t.add_argument_group("split")
     g.add_argument("--split", choices=("paper", "standard"), help="paper: 435/77/9,101 seeded (default)")
@@ -156,14 +165,35 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    e = sub.add_parser("evaluate", help="accuracy of a run folder's model on a split")
+
+def _add_evaluate_arguments(e: argparse.ArgumentParser) -> None:
+    """The ``evaluate`` options."""
     e.add_argument("run", metavar="RUN", help="a run folder written by qhybrid train")
     e.add_argument("--split", choices=("train", "validation", "test"), default="test")
     _add_data_args(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    for name, (_, help_) in DELEGATED.items():
-        sub.add_parser(name, help=help_, add_help=False)
+
+def _global_parser(**kwargs: Any) -> argparse.ArgumentParser:
+    """The options that come before the sub-command."""
+    parser = argparse.ArgumentParser(prog="qhybrid", description=__doc__.split("\n\n")[0], **kwargs)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("--threads", type=int, metavar="N", dest="host_threads",
+                        help="CPU threads for torch and the qsim kernels (default: all; 1 is faster for small "
+                             "heads on a busy machine)")
+    return parser
+
+
+def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
+    """The ``qhybrid`` argument parser: the global options and one sub-parser per command
+    (default: every command of :data:`COMMAND_GROUP`, loaded)."""
+    if commands is None:
+        commands = {ep.name: ep.load() for ep in _entry_points().values()}
+    parser = _global_parser()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, command in commands.items():
+        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
     return parser
 
 
@@ -199,11 +229,11 @@ def _read_config_file(path_text: str) -> dict[str, Any]:
 
 
 def run_config_from_args(args: argparse.Namespace):
-    """``(RunConfig, head_changes)`` from ``--config`` and the flags (flags win).
+    """The :class:`~hybrid.experiment.RunConfig` asked for by ``--config`` and the flags (flags win).
 
-    ``head_changes`` maps dotted :class:`~hybrid.head.HeadConfig` paths to values; they are
-    applied by :meth:`~hybrid.experiment.RunConfig.with_head_changes` once the embedding size is known (the preset head
-    depends on it).
+    Head flags become :attr:`~hybrid.experiment.RunConfig.head_overrides` (dotted
+    :class:`~hybrid.head.HeadConfig` paths -> values), which the run applies once the embedding size
+    is known (the preset head depends on it).
     """
     from hybrid.experiment import QUANTUM_TRAIN_DEFAULT, RunConfig
 
@@ -234,14 +264,16 @@ def run_config_from_args(args: argparse.Namespace):
         if args.no_progress:
             ft_changes["progress"] = False
         base["finetune"] = {**(base.get("finetune") or {}), **ft_changes}
-    cfg = RunConfig.from_dict(base)
     head_changes = {path: getattr(args, flag) for flag, paths in HEAD_FLAGS.items()
                     for path in paths if getattr(args, flag) is not None}
     if args.noise is not None:
         head_changes["qpu.noise"] = _parse_noise(args.noise)
-    if head_changes and not cfg.is_quantum:
+    cfg = RunConfig.from_dict(base)
+    if not head_changes:
+        return cfg
+    if not cfg.is_quantum:  # the flags describe the quantum head being trained
         raise ValueError(f"quantum-head options {sorted(head_changes)} do not apply to the baseline {cfg.model!r}")
-    return cfg, head_changes
+    return dataclasses.replace(cfg, head_overrides={**(cfg.head_overrides or {}), **head_changes})
 
 
 def _parse_noise(text: str) -> Any:
@@ -262,10 +294,11 @@ def _default_out(model: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``qhybrid train``: train one run (or one per split seed) into ``--out`` and print its metrics."""
     from hybrid.experiment import RunInterrupted, prepare_data, train_run
     from hybrid.runfolder import STATUS_FINISHED, check_out_dir, read_status
 
-    cfg, head_changes = run_config_from_args(args)
+    cfg = run_config_from_args(args)
     if args.compare and not args.split_seeds:
         raise ValueError("--compare needs --split-seeds (the baselines are compared over several splits)")
     seeds = None
@@ -279,17 +312,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(f"{cfg.model}-seeds" if seeds is not None else cfg.model)
     # before any data is loaded or anything trained: the output location and an existing run
     check_out_dir(out, overwrite=args.overwrite, resume=args.resume, run_folder=seeds is None)
-    if cfg.data.data is None and not os.environ.get("QHYBRID_DATA"):
+    if cfg.data.resolved().data is None:
         print("no --data folder and no $QHYBRID_DATA: downloading SST-2 (SetFit/sst2) from the Hugging Face hub "
               "(offline? pass --data /path/to/sst2)", file=sys.stderr)
     if seeds is not None:
-        return _train_over_seeds(args, cfg, head_changes, seeds, out)
+        return _train_over_seeds(args, cfg, seeds, out)
     if args.resume and read_status(out) == STATUS_FINISHED:
         print(f"{out} is a finished run (--resume): reading it back", file=sys.stderr)
         result = train_run(cfg, out, resume=True)
         return _print_run(args, cfg, result.metrics, out)
     ds = prepare_data(cfg.data, cfg.finetune)
-    cfg = cfg.with_head_changes(head_changes, ds.dim)
     if cfg.is_quantum:
         h = cfg.head_for(ds.dim)
         info = h.describe()
@@ -326,13 +358,12 @@ def _print_run(args: argparse.Namespace, cfg, m: dict[str, Any], out: Path) -> i
     return EXIT_OK
 
 
-def _train_over_seeds(args: argparse.Namespace, cfg, head_changes: dict[str, Any], seeds: list[int],
-                      out: Path) -> int:
+def _train_over_seeds(args: argparse.Namespace, cfg, seeds: list[int], out: Path) -> int:
     """``train --split-seeds``: every model on every split; print mean ± std and paired differences."""
     from hybrid.compare import compare_over_seeds
 
     baselines = tuple(b.strip() for b in (args.compare or "logreg").split(",") if b.strip())
-    summary = compare_over_seeds(cfg, seeds, out, baselines, head_changes=head_changes)
+    summary = compare_over_seeds(cfg, seeds, out, baselines)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return EXIT_OK
@@ -349,6 +380,7 @@ def _train_over_seeds(args: argparse.Namespace, cfg, head_changes: dict[str, Any
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``qhybrid evaluate``: the accuracy of a run folder's model on a split."""
     from hybrid.experiment import evaluate_run
 
     res = evaluate_run(args.run, args.split, data=args.data, embeddings=args.embeddings)
@@ -360,37 +392,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_delegated(name: str, argv: Sequence[str]) -> int:
-    """``qhybrid bench|energy ARGS``: import the owner's ``cli`` module and run it."""
-    module_name, help_ = DELEGATED[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        print(f"qhybrid {name}: this installation has no {module_name} module ({exc}); "
-              f"the {name} sub-command is unavailable", file=sys.stderr)
-        return EXIT_USAGE
-    missing = [f for f in ("add_arguments", "run") if not callable(getattr(module, f, None))]
-    if missing:
-        print(f"qhybrid {name}: {module_name} lacks {', '.join(missing)}(); the {name} sub-command is unavailable",
-              file=sys.stderr)
-        return EXIT_USAGE
-    parser = argparse.ArgumentParser(prog=f"qhybrid {name}", description=help_)
-    module.add_arguments(parser)
-    args = parser.parse_args(list(argv))
-    return int(module.run(args) or 0)
-
-
 def _set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch and in qsim's numba kernels."""
+    """Use ``n`` CPU threads in torch and in qsim's kernels."""
     if n < 1:
         raise ValueError("must be >= 1")
-    import numba
     import torch
 
-    if n > numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"at most {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS) are available")
+    from qsim import set_num_threads
+
+    set_num_threads(n)  # raises (naming NUMBA_NUM_THREADS) above the threads there are
     torch.set_num_threads(n)
-    numba.set_num_threads(n)
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -400,63 +411,95 @@ def _setup_logging(verbosity: int) -> None:
         logging.getLogger("numba").setLevel(logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``qhybrid`` console script; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if first is not None and argv[first] in DELEGATED:
-        _setup_logging(sum(a.count("v") for a in argv[:first] if a.startswith("-") and set(a[1:]) == {"v"}))
-        return run_delegated(argv[first], argv[first + 1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-    if args.threads is not None:
-        try:
-            _set_threads(args.threads)
-        except ValueError as exc:
-            print(f"qhybrid: --threads {args.threads}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+def _run_guarded(name: str, work: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``train``/``evaluate`` under :class:`~hybrid.interrupts.StopSignals`; bad input is one line on
+    stderr and exit status 2 (usage) or 3 (data), an interrupt 130 (SIGINT) or 143 (SIGTERM)."""
+    from hybrid.config import one_line
     from hybrid.data import DataFormatError, DataUnavailableError
     from hybrid.embeddings import EmbeddingError
     from hybrid.experiment import RunInterrupted
     from hybrid.interrupts import StopSignals, is_interrupt
 
     stop = StopSignals()
+    where = "; no run folder written" if name == "train" else ""
     try:
         with stop:
-            rc = cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+            rc = work(args)
         if stop.received is not None:  # a stop request that came when the work was already done
-            print(f"qhybrid {args.command}: stopped by {signal.Signals(stop.received).name} after the work was "
+            print(f"qhybrid {name}: stopped by {signal.Signals(stop.received).name} after the work was "
                   "complete", file=sys.stderr)
             return stop.exit_code
         return rc
     except (DataUnavailableError, DataFormatError, EmbeddingError, FileNotFoundError) as exc:
-        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
+        print(f"qhybrid {name}: {one_line(exc)}", file=sys.stderr)
         return EXIT_DATA
     except (ValueError, FloatingPointError) as exc:  # FloatingPointError: training diverged (the lr is named)
-        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
+        print(f"qhybrid {name}: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # unreadable files, permissions, a full disk while reading caches
-        print(f"qhybrid {args.command}: {_one_line(exc)}", file=sys.stderr)
+        print(f"qhybrid {name}: {one_line(exc)}", file=sys.stderr)
         return EXIT_DATA
     except RunInterrupted as exc:
-        print(f"qhybrid {args.command}: {exc}", file=sys.stderr)
+        print(f"qhybrid {name}: {exc}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:
-        where = "; no run folder written" if args.command == "train" else ""
-        print(f"qhybrid {args.command}: interrupted{where}", file=sys.stderr)
+        print(f"qhybrid {name}: interrupted{where}", file=sys.stderr)
         return stop.exit_code
     except SystemError as exc:  # an interrupt that landed inside a native (Numba) call
         if not is_interrupt(exc):
             raise
-        where = "; no run folder written" if args.command == "train" else ""
-        print(f"qhybrid {args.command}: interrupted{where}", file=sys.stderr)
+        print(f"qhybrid {name}: interrupted{where}", file=sys.stderr)
         return stop.exit_code
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line (some library messages span several)."""
-    return " ".join(str(exc).split())
+@dataclass(frozen=True)
+class _HybridCommand:
+    """``train`` / ``evaluate``: a :class:`Command` whose work runs under :func:`_run_guarded`."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    work: Callable[[argparse.Namespace], int]
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        self.arguments(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        return _run_guarded(self.name, self.work, args)
+
+
+TRAIN = _HybridCommand("train", "train a quantum head or a baseline into a run folder", _add_train_arguments,
+                       cmd_train)
+EVALUATE = _HybridCommand("evaluate", "accuracy of a run folder's model on a split", _add_evaluate_arguments,
+                          cmd_evaluate)
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    """The sub-commands installed in :data:`COMMAND_GROUP`, by name (not loaded)."""
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qhybrid`` console script; returns the exit status.
+
+    Only the command named in ``argv`` is loaded (every one for ``--help`` or when none is named),
+    then :func:`build_parser` reads the options.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    found = _entry_points()
+    # the first command name is the command (global option values are numbers); help before it lists all
+    at = next((i for i, a in enumerate(argv) if a in found), None)
+    chosen = None if at is None or {"-h", "--help"} & set(argv[:at]) else argv[at]
+    commands = {name: ep.load() for name, ep in found.items() if chosen in (None, name)}
+    args = build_parser(commands).parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.host_threads is not None:
+        try:
+            _set_threads(args.host_threads)
+        except ValueError as exc:
+            print(f"qhybrid: --threads {args.host_threads}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return int(commands[args.command].run(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

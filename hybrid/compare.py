@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrid.experiment import METRICS_FILE, RunConfig, json_safe, prepare_data, train_run
+from hybrid.experiment import HEAD_MODELS, METRICS_FILE, RunConfig, json_safe, prepare_data, train_run
 from hybrid.runfolder import STATUS_FINISHED, read_status
 
 __all__ = ["REFERENCE_MODEL", "compare_over_seeds", "parse_seeds", "summarize"]
@@ -101,8 +101,8 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
         seeds: split seeds.
         out_dir: ``<out>/seed-<s>/<model>/`` run folders and ``<out>/summary.json``.
         baselines: other models trained on the same splits (logistic regression is always added).
-        head_changes: dotted head settings applied once the embedding size is known
-            (:meth:`~hybrid.experiment.RunConfig.with_head_changes`).
+        head_changes: more dotted head settings, added to ``cfg.head_overrides`` (applied by each run once
+            the embedding size is known).
 
     Returns:
         the summary written to ``summary.json``.
@@ -111,13 +111,16 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
 
     if cfg.data.split != "paper":
         raise ValueError("--split-seeds compares over seeded paper splits; the standard split has no seed")
+    if head_changes:
+        cfg = dataclasses.replace(cfg, head_overrides={**(cfg.head_overrides or {}), **head_changes})
     out = Path(out_dir)
     names = [_model_name(cfg)] + [b for b in dict.fromkeys((*baselines, REFERENCE_MODEL)) if b != cfg.model]
     configs = {names[0]: dataclasses.replace(cfg, reference=False)}
     for b in names[1:]:
         configs[b] = dataclasses.replace(cfg, model=b, train=None, reference=False, folds=None,
                                          finetune=None if cfg.finetune is None or cfg.finetune.mode == "full"
-                                         else cfg.finetune)
+                                         else cfg.finetune,
+                                         head_overrides=cfg.head_overrides if b in HEAD_MODELS else None)
     if cfg.finetune is not None and cfg.finetune.mode == "full":
         logger.warning("baselines beside end-to-end fine-tuning use the frozen body (no SetFit stage)")
     results: dict[str, dict[int, dict[str, Any]]] = {n: {} for n in names}
@@ -133,8 +136,6 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
             key = json.dumps(None if run_cfg.finetune is None else run_cfg.finetune.to_dict(), sort_keys=True)
             if key not in datasets:
                 datasets[key] = prepare_data(run_cfg.data, run_cfg.finetune)
-            if head_changes and (run_cfg.is_quantum or run_cfg.model == "mlp-matched"):
-                run_cfg = run_cfg.with_head_changes(head_changes, datasets[key].dim)
             # an interrupted run (status "interrupted", or a leftover .partial) continues where it can
             results[name][seed] = train_run(run_cfg, folder, dataset=datasets[key], resume=True).metrics
             logger.info("seed %d, %s: test accuracy %.4f", seed, name, results[name][seed]["test"]["accuracy"])

@@ -6,7 +6,7 @@ existing run kept unless ``overwrite`` or ``resume``, the location checked befor
 
     <run>/config.json    the RunConfig as run (head resolved to the embedding size) + derived facts
     <run>/metrics.json   validation/test accuracy, the logistic-regression reference, history, timings
-    <run>/checkpoint.pt  torch heads (quantum, mlp-*): hybrid.training.save_checkpoint
+    <run>/checkpoint.pt  torch heads (quantum, mlp-*): hybrid.checkpoints.save_checkpoint
     <run>/model.npz      scikit-learn heads (logreg, svc*): plain arrays + JSON metadata, read with
                          allow_pickle=False (no code can come from a run folder)
     <run>/body/          end-to-end fine-tuned runs: the sentence-transformers body
@@ -17,7 +17,12 @@ state that ``train_run(..., resume=True)`` / ``qhybrid train --resume`` continue
 
 Data (:class:`DataConfig`): SST-2 from a folder of TSV files, ``$QHYBRID_DATA`` or the hub;
 embeddings from a precomputed ``.npz`` (``$QHYBRID_EMBEDDINGS``) or encoded with the cached
-sentence encoder; the paper's split (435 / 77 / rest, seeded) or the standard one.
+sentence encoder; the paper's split (435 / 77 / rest, seeded) or the standard one.  The
+environment is read once, by :meth:`DataConfig.resolved`, and the run record names the files used.
+
+Run assembly belongs to the run: :attr:`RunConfig.head_overrides` (dotted
+:class:`~hybrid.head.HeadConfig` paths -> values, e.g. ``{"qpu.reuploads": 3}``) are applied by
+:func:`train_run` once the data, and with it the embedding size the preset head depends on, is known.
 
 Example::
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -45,11 +51,10 @@ import numpy as np
 from qsim.atomic import atomic_write_json
 
 from hybrid import interrupts
-from hybrid.config import JSONConfig, check_choice, check_int, read_json_object
+from hybrid.config import JSONConfig, TrainConfig, check_choice, check_int, read_json_object, readable_train_dict
 from hybrid.finetune import FinetuneConfig
 from hybrid.head import PRESETS, HeadConfig, QuantumHead, preset
 from hybrid.runfolder import STATUS_FINISHED, STATUS_INTERRUPTED, RunFolder
-from hybrid.training import TrainConfig, readable_train_dict
 
 __all__ = [
     "MAX_MLP_HIDDEN",
@@ -87,6 +92,27 @@ QUANTUM_TRAIN_DEFAULT = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, ep
 #: Adam's two moments take 16 bytes per parameter, ``16 (d + 3) h`` bytes for d-dimensional
 #: embeddings: 0.8 GB at h = 65,536 and d = 768 (mlp-99999999 would need 1.2 TB).
 MAX_MLP_HIDDEN = 65_536
+#: Models that have a quantum head for :attr:`RunConfig.head_overrides` to change (``mlp-matched``
+#: matches its parameter count).
+HEAD_MODELS = ("quantum", "mlp-matched")
+
+
+def _overridden(head: HeadConfig, overrides: dict[str, Any]) -> HeadConfig:
+    """``head`` with ``overrides`` (dotted paths -> values, e.g. ``{"qpu.reuploads": 3}``) set.
+
+    Raises:
+        ValueError: a path that names no head setting, or a value the head refuses.
+    """
+    d = head.to_dict()
+    for path, value in overrides.items():
+        node = d
+        *parents, last = path.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"unknown head setting {path!r}")
+            node = node[key]
+        node[last] = value
+    return HeadConfig.from_dict(d)
 
 
 @dataclass
@@ -126,6 +152,21 @@ class DataConfig(JSONConfig):
             if v is not None and not isinstance(v, str):
                 setattr(self, name, str(v))
 
+    def resolved(self, *, precomputed: bool = True) -> DataConfig:
+        """This config with the environment read (the one place that reads it): ``data`` is the
+        folder given, else ``$QHYBRID_DATA``, else ``None`` (the hub); ``embeddings`` the file given,
+        else ``$QHYBRID_EMBEDDINGS`` when ``precomputed``, else ``None`` (encode).  A fine-tuned body
+        re-encodes the sentences: pass ``precomputed=False`` for it."""
+        from hybrid.data import DATA_ENV_VAR
+        from hybrid.embeddings import EMBEDDINGS_ENV_VAR
+
+        found = {}
+        for name, var, wanted in (("data", DATA_ENV_VAR, True), ("embeddings", EMBEDDINGS_ENV_VAR, precomputed)):
+            if getattr(self, name) is None and wanted and os.environ.get(var):
+                found[name] = os.environ[var]
+                logger.info("%s from $%s=%s", name, var, found[name])
+        return dataclasses.replace(self, **found) if found else self
+
 
 @dataclass
 class RunConfig(JSONConfig):
@@ -148,6 +189,11 @@ class RunConfig(JSONConfig):
             (512 sentences in the paper split), a head is trained on each ``k-1`` folds with early
             stopping on the held-out fold, and the final head is refit on the pooled sentences for
             the median selected epoch count (``None``: select on the validation split).
+        head_overrides: dotted :class:`~hybrid.head.HeadConfig` paths -> values (e.g.
+            ``{"qpu.reuploads": 3, "encoder.layers": 1}``) applied to the head (``head``, or the
+            preset for the embedding size) once the data is loaded; for the quantum head, and for
+            ``mlp-matched`` (whose parameter budget is the head's).  The run record stores the head
+            they give, with ``head_overrides`` null.
     """
 
     model: str = "quantum"
@@ -158,6 +204,7 @@ class RunConfig(JSONConfig):
     reference: bool = True
     finetune: FinetuneConfig | None = None
     folds: int | None = None
+    head_overrides: dict[str, Any] | None = None
 
     _nested = {"head": HeadConfig, "data": DataConfig, "train": TrainConfig, "finetune": FinetuneConfig}
 
@@ -199,6 +246,13 @@ class RunConfig(JSONConfig):
                 raise ValueError("RunConfig.folds (k-fold selection of the epoch count) applies to the quantum head "
                                  "on frozen embeddings: not to baselines, and not to a fine-tuned body (it has seen "
                                  "the training labels, so held-out folds pooled with them would be optimistic)")
+        if self.head_overrides is not None:
+            if not isinstance(self.head_overrides, dict) or not all(isinstance(k, str) for k in self.head_overrides):
+                raise ValueError(f"RunConfig.head_overrides must map dotted head settings to values, got "
+                                 f"{self.head_overrides!r}")
+            if self.head_overrides and self.model not in HEAD_MODELS:
+                raise ValueError(f"quantum-head options {sorted(self.head_overrides)} do not apply to the baseline "
+                                 f"{self.model!r}")
         if self.model != "quantum":
             from hybrid.baselines import make_baseline
 
@@ -216,33 +270,34 @@ class RunConfig(JSONConfig):
         return self.model == "quantum"
 
     def head_for(self, input_dim: int) -> HeadConfig:
-        """The head config for embeddings of size ``input_dim`` (the preset, or ``head`` checked)."""
+        """The head config for embeddings of size ``input_dim``: the preset, or ``head`` checked, with
+        :attr:`head_overrides` applied."""
         if self.head is None:
-            return preset(self.preset, input_dim)
-        if self.head.input_dim != input_dim:
+            head = preset(self.preset, input_dim)
+        elif self.head.input_dim != input_dim:
             raise ValueError(
                 f"RunConfig.head.input_dim = {self.head.input_dim} but the embeddings have {input_dim} "
                 "dimensions; fix the head config or use other embeddings"
             )
-        return self.head
+        else:
+            head = self.head
+        return _overridden(head, self.head_overrides) if self.head_overrides else head
+
+    def for_input_dim(self, input_dim: int) -> RunConfig:
+        """This run with :attr:`head_overrides` applied: ``head`` = :meth:`head_for` ``(input_dim)``
+        and no overrides left (what the run record stores); ``self`` when there are none."""
+        if not self.head_overrides:
+            return self
+        return RunConfig.from_dict({**self.to_dict(), "head": self.head_for(input_dim).to_dict(),
+                                    "head_overrides": None})
 
     def with_head_changes(self, changes: dict[str, Any], input_dim: int) -> RunConfig:
         """This config with its head (explicit, or the preset for ``input_dim``) updated by
-        ``changes``: dotted :class:`~hybrid.head.HeadConfig` paths -> values (e.g.
-        ``{"qpu.reuploads": 3}``).  The preset depends on the embedding size, so changes to it
-        can be applied only once that is known."""
+        ``changes`` (more :attr:`head_overrides`, applied now: :meth:`for_input_dim`)."""
         if not changes:
             return self
-        head = self.head_for(input_dim).to_dict()
-        for path, value in changes.items():
-            d = head
-            *parents, last = path.split(".")
-            for key in parents:
-                if not isinstance(d.get(key), dict):
-                    raise ValueError(f"unknown head setting {path!r}")
-                d = d[key]
-            d[last] = value
-        return RunConfig.from_dict({**self.to_dict(), "head": HeadConfig.from_dict(head).to_dict()})
+        merged = {**(self.head_overrides or {}), **changes}
+        return RunConfig.from_dict({**self.to_dict(), "head_overrides": merged}).for_input_dim(input_dim)
 
     def train_config(self):
         return self.train if self.train is not None else dataclasses.replace(QUANTUM_TRAIN_DEFAULT)
@@ -271,7 +326,8 @@ class Dataset:
 
 
 def prepare_data(cfg: DataConfig, finetune: FinetuneConfig | None = None) -> Dataset:
-    """Load SST-2, embed every sentence, split (see :class:`DataConfig`).
+    """Load SST-2, embed every sentence, split (see :class:`DataConfig`; the environment is read by
+    :meth:`DataConfig.resolved`).
 
     With ``finetune`` the sentences are split first and kept in :attr:`Dataset.texts`; for
     ``mode="setfit"`` the body is fine-tuned on the training split (cached,
@@ -281,6 +337,7 @@ def prepare_data(cfg: DataConfig, finetune: FinetuneConfig | None = None) -> Dat
     from hybrid.data import load_sst2, make_splits, paper_splits
     from hybrid.embeddings import SentenceEncoder, embed_corpus, gather
 
+    cfg = cfg.resolved(precomputed=finetune is None)
     corpus = load_sst2(cfg.data)
     if cfg.split == "paper":
         splits = paper_splits(corpus, seed=cfg.seed, per_label=cfg.per_label)
@@ -289,7 +346,7 @@ def prepare_data(cfg: DataConfig, finetune: FinetuneConfig | None = None) -> Dat
     out_X, out_y, texts = {}, {}, {}
     info: dict[str, Any] = {"source": corpus.source, "embeddings": cfg.embeddings}
     if finetune is None:
-        X = embed_corpus(corpus, precomputed=cfg.embeddings, model=cfg.embedding_model)
+        X = embed_corpus(corpus, precomputed=cfg.embeddings, model=cfg.embedding_model, use_env=False)
         for name, split in zip(SPLIT_NAMES, splits):
             out_X[name], out_y[name] = gather(X, split)
     else:
@@ -406,9 +463,13 @@ def _train_into(cfg: RunConfig, out: Path, folder: RunFolder, dataset: Dataset |
     from hybrid.baselines import make_baseline
     from hybrid.runfolder import RunFolderError
     from hybrid.seeding import seed_everything
-    from hybrid.training import fit, load_training_state
+    from hybrid.checkpoints import load_training_state
+    from hybrid.training import fit
 
-    ds = dataset if dataset is not None else prepare_data(cfg.data, cfg.finetune)
+    data = cfg.data.resolved(precomputed=cfg.finetune is None)
+    ds = dataset if dataset is not None else prepare_data(data, cfg.finetune)
+    # the run as it runs: the files it reads (not "whatever the environment says") and its head resolved
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "data": data.to_dict()}).for_input_dim(ds.dim)
     record = cfg.to_dict()
     for key in ("data", "embeddings"):  # absolute, so that `evaluate` works from any folder
         value = record["data"][key]
@@ -493,7 +554,7 @@ def _score_and_write(cfg: RunConfig, out: Path, folder: RunFolder, model: Any, d
                      history: Any, n_params: int, is_torch: bool, train_seconds: float,
                      interrupted: bool) -> RunResult:
     """Validation/test accuracy and the reference, then the run folder (committed as a whole)."""
-    from hybrid.training import save_checkpoint
+    from hybrid.checkpoints import save_checkpoint
 
     metrics: dict[str, Any] = {
         "model": cfg.model, "status": STATUS_INTERRUPTED if interrupted else STATUS_FINISHED,
@@ -642,7 +703,7 @@ def read_run_config(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
 
 def load_run_model(run_dir: str | Path):
     """The trained model of a run folder (a :class:`QuantumHead`, an ``MLPHead`` or a scikit-learn baseline)."""
-    from hybrid.training import load_checkpoint
+    from hybrid.checkpoints import load_checkpoint
 
     folder = Path(run_dir)
     cfg, record = read_run_config(folder)

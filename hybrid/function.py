@@ -24,8 +24,13 @@ Gradient methods (:class:`Execution`):
   (:func:`qsim.grad.shifted_circuits`), evaluated exactly, with shots, or under a noise model.
   It gives no state gradient.
 
-Shots (``Execution(shots=S)``): the forward values are shot estimates
-(:func:`qsim.sample_expval`: the mean of ``S`` measured ±1 eigenvalues per Pauli term).  With
+Every evaluation is one call of qsim's front door, :func:`qsim.expval` (forward) and
+:func:`qsim.grad.vjp` (backward), with the execution's ``noise``, ``shots``, ``backend`` and
+``fusion``: an option an engine cannot honour raises there (e.g. ``backend="cupy"`` with noise).
+
+Shots (``Execution(shots=S)``): the forward values are shot estimates (:func:`qsim.expval` with
+``shots``: each qubit-wise commuting measurement setting measured ``S`` times, every Pauli term
+the mean of its ``S`` measured ±1 eigenvalues).  With
 ``gradient="param_shift"`` every shifted evaluation is a shot estimate too (the unbiased
 estimator a real QPU gives).  With ``gradient="adjoint"`` the backward pass is the exact gradient
 of the exact expectation at the same parameters (straight-through: the sampling step is treated
@@ -36,10 +41,11 @@ nonlinear loss a biased estimate of ``∇E[L(f̂)]``).  This is one reading of t
 Noise (``Execution(noise=...)``): a :class:`qsim.noise.NoiseModel`, a profile name
 (``"ionq-aria-like"``, ``"ionq-forte-like"``) or TOML path, or a mapping
 ``{"p1": …, "p2": …, "readout": …, "two_qubit": "pair"}`` for
-:meth:`qsim.noise.NoiseModel.depolarizing`.  Values are the measured noisy expectations of
-:func:`qsim.noise.expval_noisy` (density matrices, readout error included); ``gradient="adjoint"``
-is the exact density-matrix adjoint of :func:`qsim.noise.vjp_noisy` (straight-through with
-shots), ``"param_shift"`` shifts the noisy circuit.
+:meth:`qsim.noise.NoiseModel.depolarizing`.  Values are the measured noisy expectations
+(``qsim.expval(..., noise=model)``: density matrices, readout error included);
+``gradient="adjoint"`` is the exact density-matrix adjoint (straight-through with shots),
+``"param_shift"`` shifts the noisy circuit.  The noisy engines run in double precision, so a
+noisy execution simulates in ``"double"`` whatever the tensors' dtype.
 
 Complex conjugation convention: torch stores ``∂L/∂Re z + i ∂L/∂Im z`` as the gradient of a
 complex leaf ``z`` (twice the conjugate Wirtinger derivative); qsim's state cotangent
@@ -47,7 +53,8 @@ complex leaf ``z`` (twice the conjugate Wirtinger derivative); qsim's state cota
 for a real state tensor).
 
 Dtypes: float32 tensors simulate in qsim ``precision="single"`` (complex64/float32 states),
-float64 in ``"double"``.  The output has the real dtype of the widest input.  Contiguous CPU
+float64 in ``"double"`` (and so does every execution whose backend or noise engine runs only in
+double: ``backend="numpy"``, ``noise``).  The output has the real dtype of the widest input.  Contiguous CPU
 tensors cross to NumPy without copies (``tensor.detach().numpy()`` shares memory).
 
 Example::
@@ -64,7 +71,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,9 +80,12 @@ import numpy as np
 import torch
 
 import qsim
-from qsim.circuit import Circuit, Input, Weight
-from qsim.grad import shifted_circuits, vjp
+import qsim.grad
+import qsim.noise
+from qsim.backends import NAMES as BACKENDS
+from qsim.circuit import Circuit
 from qsim.observables import Observable, as_observables
+from qsim.validate import FUSION_LEVELS
 
 from hybrid.config import config_from_dict
 
@@ -86,7 +95,6 @@ __all__ = [
     "CircuitExpval",
     "circuit_expval",
     "NOISE_SPEC_KEYS",
-    "noise_module",
     "resolve_noise",
 ]
 
@@ -94,17 +102,6 @@ logger = logging.getLogger(__name__)
 
 #: Gradient methods of :class:`Execution`.
 GRADIENTS = ("adjoint", "param_shift")
-_BACKENDS = ("numba", "numpy", "cupy")
-
-
-def noise_module():
-    """The :mod:`qsim.noise` module, or ``None`` when this qsim has none."""
-    try:
-        return importlib.import_module("qsim.noise")
-    except ModuleNotFoundError as exc:
-        if exc.name == "qsim.noise":
-            return None
-        raise
 
 
 #: Keys of a mapping noise spec (the arguments of ``qsim.noise.NoiseModel.depolarizing``).
@@ -118,17 +115,11 @@ def resolve_noise(noise: Any) -> Any:
     mapping with keys among :data:`NOISE_SPEC_KEYS` (``NoiseModel.depolarizing``).
 
     Raises:
-        RuntimeError: ``qsim.noise`` is not available in this installation.
         ValueError: a spec that does not describe a noise model (the bad value named).
     """
     if noise is None:
         return None
-    mod = noise_module()
-    if mod is None:
-        raise RuntimeError(
-            f"noise models need qsim.noise, which this qsim installation does not have "
-            f"(got noise={noise!r}); run without noise, or with shots=<int> for shot noise only"
-        )
+    mod = qsim.noise
     if isinstance(noise, mod.NoiseModel):
         return noise
     if isinstance(noise, str):
@@ -179,10 +170,10 @@ class Execution:
             isinstance(self.shots, bool) or not isinstance(self.shots, (int, np.integer)) or self.shots < 1
         ):
             raise ValueError(f"Execution.shots must be None or a positive integer, got {self.shots!r}")
-        if self.backend not in _BACKENDS:
-            raise ValueError(f"Execution.backend must be one of {_BACKENDS}, got {self.backend!r}")
-        if self.fusion is not None and self.fusion not in (0, 1, 2):
-            raise ValueError(f"Execution.fusion must be None, 0, 1 or 2, got {self.fusion!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"Execution.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.fusion is not None and self.fusion not in FUSION_LEVELS:
+            raise ValueError(f"Execution.fusion must be None or one of {FUSION_LEVELS}, got {self.fusion!r}")
         # resolved once (a profile is a file read), and now rather than at the first forward pass
         object.__setattr__(self, "_model", resolve_noise(self.noise))
 
@@ -253,18 +244,16 @@ def _check_tensor(name: str, t: torch.Tensor | None, ndim: int, complex_ok: bool
 # The autograd Function
 
 
-def _evaluator(circuit: Circuit, observables, ex: Execution, w, x, s, rng, precision: str):
-    """``c -> (B, m)`` values of ``circuit`` or a shifted copy ``c``, as ``ex`` says: exact
-    (:func:`qsim.expval`), shot estimates (:func:`qsim.sample_expval`) or noisy
-    (:func:`qsim.noise.expval_noisy`, exact or with shots)."""
-    if ex.noise is not None:
-        mod, model = noise_module(), ex.noise_model
-        return lambda c: np.asarray(mod.expval_noisy(c, observables, w, x, s, model=model, shots=ex.shots, seed=rng),
-                                    dtype=np.float64)
-    kw = dict(backend=ex.backend, precision=precision)
-    if ex.shots is not None:
-        return lambda c: qsim.sample_expval(c, observables, ex.shots, w, x, s, seed=rng, **kw)
-    return lambda c: qsim.expval(c, observables, w, x, s, fusion=ex.fusion, **kw)
+def _front_door(ex: Execution, precision: str) -> dict[str, Any]:
+    """The keyword arguments every qsim call of ``ex`` takes (one place: forward and backward agree)."""
+    return dict(noise=ex.noise_model, backend=ex.backend, precision=precision, fusion=ex.fusion)
+
+
+def _precision(ex: Execution, out_dtype: torch.dtype) -> str:
+    """``"single"`` for float32 tensors unless the engine runs only in double (numpy backend, noise)."""
+    if out_dtype == torch.float64 or ex.backend == "numpy" or ex.noise is not None:
+        return "double"
+    return "single"
 
 
 class CircuitExpval(torch.autograd.Function):
@@ -279,11 +268,10 @@ class CircuitExpval(torch.autograd.Function):
                 rng: np.random.Generator, weights: torch.Tensor, inputs: torch.Tensor | None,
                 state: torch.Tensor | None) -> torch.Tensor:
         out_dtype = _real_dtype(weights, inputs, state)
-        precision = "single" if out_dtype == torch.float32 else "double"
-        if execution.backend == "numpy":
-            precision = "double"
+        precision = _precision(execution, out_dtype)
         w, x, s = _to_numpy(weights), _to_numpy(inputs), _to_numpy(state)
-        values = _evaluator(circuit, observables, execution, w, x, s, rng, precision)(circuit)
+        values = qsim.expval(circuit, observables, w, x, s, shots=execution.shots, seed=rng,
+                             **_front_door(execution, precision))
         ctx.circuit, ctx.observables, ctx.execution, ctx.rng = circuit, observables, execution, rng
         ctx.precision = precision
         ctx.save_for_backward(weights, inputs, state)
@@ -301,23 +289,20 @@ class CircuitExpval(torch.autograd.Function):
         circuit, ex = ctx.circuit, ctx.execution
         cot = _to_numpy(grad_out).astype(np.float64, copy=False)
         w, x, s = _to_numpy(weights), _to_numpy(inputs), _to_numpy(state)
-        if ex.gradient == "adjoint" and ex.noise is not None:
-            # the exact density-matrix adjoint; with shots this is the straight-through gradient
-            r = noise_module().vjp_noisy(circuit, ctx.observables, cot, w, x, s, model=ex.noise_model,
-                                         method="adjoint")
-            gw, gx, gs = r.weights, r.inputs, r.state
-        elif ex.gradient == "adjoint":
-            r = vjp(circuit, ctx.observables, cot, w, x, s, backend=ex.backend, precision=ctx.precision,
-                    fusion=ex.fusion)
-            gw, gx, gs = r.weights, r.inputs, r.state
+        if ex.gradient == "adjoint":
+            # exact gradient of the exact expectation; with shots, the straight-through gradient
+            r = qsim.grad.vjp(circuit, ctx.observables, cot, w, x, s, method="adjoint",
+                              **_front_door(ex, ctx.precision))
         else:
             if need_s:
                 raise RuntimeError(
                     "gradient='param_shift' gives no gradient for the initial state; use "
                     "gradient='adjoint' (exact) or detach the state"
                 )
-            gw, gx = _param_shift_vjp(ctx, cot, w, x, s, need_w, need_x)
-            gs = None
+            wrt = tuple(name for name, need in (("weights", need_w), ("inputs", need_x)) if need)
+            r = qsim.grad.vjp(circuit, ctx.observables, cot, w, x, s, method="param_shift", shots=ex.shots,
+                              seed=ctx.rng, wrt=wrt, **_front_door(ex, ctx.precision))
+        gw, gx, gs = r.weights, r.inputs, r.state
         return (None, None, None, None,
                 _grad_like(gw, weights) if need_w else None,
                 _grad_like(gx, inputs) if need_x else None,
@@ -330,29 +315,6 @@ def _grad_like(g: np.ndarray | None, ref: torch.Tensor) -> torch.Tensor:
     if not ref.is_complex() and np.iscomplexobj(g):
         g = g.real
     return torch.from_numpy(np.ascontiguousarray(g)).to(device=ref.device, dtype=ref.dtype)
-
-
-def _param_shift_vjp(ctx, cot: np.ndarray, w, x, s, need_w: bool, need_x: bool):
-    """VJP by the two-term shift rule, shifting only the angle references whose gradient is needed.
-
-    Every occurrence ``p`` of a weight or input in an angle ``θ = scale · v + offset`` contributes
-    ``scale · r [f(θ+s) - f(θ-s)]`` (:func:`qsim.grad.shifted_circuits`), contracted with ``cot``;
-    ``f`` is evaluated as in the forward pass (exact, shots or noisy).
-    """
-    circuit = ctx.circuit
-    evaluate = _evaluator(circuit, ctx.observables, ctx.execution, w, x, s, ctx.rng, ctx.precision)
-    B = cot.shape[0]
-    gw = np.zeros(circuit.n_weights)
-    gx = np.zeros((B, circuit.n_inputs)) if circuit.n_inputs else None
-    for p, r, c_plus, c_minus in shifted_circuits(circuit):
-        if isinstance(p, Weight) and not need_w or isinstance(p, Input) and not need_x:
-            continue
-        g = ((r * (evaluate(c_plus) - evaluate(c_minus))) * cot).sum(axis=1) * p.scale   # (B,)
-        if isinstance(p, Weight):
-            gw[p.index] += g.sum()
-        else:
-            gx[:, p.index] += g
-    return gw, gx
 
 
 def circuit_expval(

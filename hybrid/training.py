@@ -23,7 +23,9 @@ Resumable training: with ``checkpoint=PATH`` :func:`fit` writes, after every fin
 atomically, the whole training state (model, optimizer, scheduler, history, best weights, early-
 stopping counter and the random-number states, the mini-batch order's included).
 ``fit(..., resume_from=load_training_state(PATH))`` continues from it and ends with the weights
-an uninterrupted run would have (bit for bit on the CPU).
+an uninterrupted run would have (bit for bit on the CPU).  The file formats (this training state,
+and the checkpoints of trained heads) are :mod:`hybrid.checkpoints`; the hyperparameters are
+:class:`~hybrid.config.TrainConfig`.  Both are re-exported here.
 
 Example::
 
@@ -38,7 +40,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -46,7 +47,6 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,18 +55,34 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hybrid import interrupts
+from hybrid.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    TRAINING_STATE_FORMAT,
+    TRAINING_STATE_VERSION,
+    Checkpoint,
+    TrainingState,
+    check_resumable,
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from hybrid.config import OPTIMIZERS, SCHEDULERS, SELECTIONS, TrainConfig, readable_train_dict
 from hybrid.seeding import deterministic as deterministic_mode
-from qsim.atomic import atomic_write
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
     "EVAL_BATCH_SIZE",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "SELECTIONS",
     "Checkpoint",
     "EpochMetrics",
     "History",
     "TRAINING_STATE_FORMAT",
+    "TRAINING_STATE_VERSION",
     "TrainConfig",
     "TrainingState",
     "evaluate",
@@ -82,174 +98,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "exponential", "cosine")
-SELECTIONS = ("loss", "accuracy")
 #: Rows per forward pass in :func:`evaluate` / :func:`predict_logits` (memory, not accuracy).
 EVAL_BATCH_SIZE = 4096
-CHECKPOINT_FORMAT = "qhybrid-checkpoint"
-CHECKPOINT_VERSION = 1
-#: Format tag and version of the resumable training state written by :func:`fit` (``checkpoint=``).
-TRAINING_STATE_FORMAT = "qhybrid-training-state"
-TRAINING_STATE_VERSION = 1
-#: TrainConfig fields that do not change the trained weights (a resumed run may differ in them).
-_DISPLAY_FIELDS = ("progress",)
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration
-
-
-def _check_number(name: str, value: Any, kind: type, *, low: float | None = None,
-                  low_open: bool = False, high: float | None = None) -> Any:
-    """Validate a numeric config field (bools are rejected; ints are accepted for floats)."""
-    ok_types = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_types + (np.integer, np.floating)):
-        raise ValueError(f"TrainConfig.{name} must be {kind.__name__}, got {value!r}")
-    if kind is int and isinstance(value, (float, np.floating)):
-        raise ValueError(f"TrainConfig.{name} must be an integer, got {value!r}")
-    value = kind(value)
-    if kind is float and not math.isfinite(value):
-        raise ValueError(f"TrainConfig.{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        op = ">" if low_open else ">="
-        raise ValueError(f"TrainConfig.{name} must be {op} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"TrainConfig.{name} must be <= {high}, got {value!r}")
-    return value
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters of :func:`fit`; round-trips through JSON (:meth:`to_dict`,
-    :meth:`from_dict`).
-
-    Attributes:
-        optimizer: ``"adam"`` or ``"adamw"`` (decoupled weight decay).
-        lr: initial learning rate (> 0).
-        weight_decay: L2 penalty (Adam) or decoupled decay (AdamW), >= 0.
-        batch_size: training mini-batch size (>= 1).
-        epochs: maximum number of passes over the training set (>= 1).
-        scheduler: ``"none"``, ``"exponential"`` (``lr * gamma**epoch``) or ``"cosine"``
-            (from ``lr`` to ``min_lr`` over ``epochs``); stepped once per epoch.
-        gamma: exponential decay factor per epoch, in (0, 1].
-        min_lr: final learning rate of the cosine schedule (>= 0, <= lr).
-        patience: stop after this many epochs without a better validation score;
-            ``None`` = never stop early. Needs validation data.
-        select: which epoch's weights are kept: ``"loss"`` (lowest validation loss, higher
-            accuracy breaks ties; the default: on 77 validation sentences one sentence moves
-            accuracy by 1.3 points, the loss much less) or ``"accuracy"`` (highest validation
-            accuracy, lower loss breaks ties).
-        seed: seeds the mini-batch order, and torch/NumPy for anything random in the model
-            (dropout, shot sampling). Seed *before* building the model for a reproducible init.
-        device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-        deterministic: run with torch deterministic algorithms (see :mod:`hybrid.seeding`).
-        progress: show a tqdm bar with loss and accuracy.
-    """
-
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    epochs: int = 50
-    scheduler: str = "none"
-    gamma: float = 0.95
-    min_lr: float = 0.0
-    patience: int | None = None
-    select: str = "loss"
-    seed: int = 0
-    device: str = "cpu"
-    deterministic: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"TrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
-            )
-        if self.select not in SELECTIONS:
-            raise ValueError(f"TrainConfig.select must be one of {SELECTIONS}, got {self.select!r}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(
-                f"TrainConfig.scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}"
-            )
-        self.lr = _check_number("lr", self.lr, float, low=0.0, low_open=True)
-        self.weight_decay = _check_number("weight_decay", self.weight_decay, float, low=0.0)
-        self.batch_size = _check_number("batch_size", self.batch_size, int, low=1)
-        self.epochs = _check_number("epochs", self.epochs, int, low=1)
-        self.gamma = _check_number("gamma", self.gamma, float, low=0.0, low_open=True, high=1.0)
-        self.min_lr = _check_number("min_lr", self.min_lr, float, low=0.0, high=self.lr)
-        if self.patience is not None:
-            self.patience = _check_number("patience", self.patience, int, low=1)
-        self.seed = _check_number("seed", self.seed, int, low=0, high=2**32 - 1)
-        if not isinstance(self.device, str) or not self.device:
-            raise ValueError(
-                f"TrainConfig.device must be a device string like 'cpu', got {self.device!r}"
-            )
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"TrainConfig.device: bad device {self.device!r} ({exc})") from None
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(f"TrainConfig.device={self.device!r} but this machine has no CUDA device "
-                                 "(or this torch build has no CUDA support); use 'cpu'")
-            if device.index is not None and device.index >= torch.cuda.device_count():
-                raise ValueError(f"TrainConfig.device={self.device!r} but this machine has "
-                                 f"{torch.cuda.device_count()} CUDA device(s)")
-        for name in ("deterministic", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"TrainConfig.{name} must be true or false, got {getattr(self, name)!r}"
-                )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. parsed JSON); missing keys take their defaults.
-
-        Raises:
-            ValueError: an unknown key (the valid ones are listed) or a bad value.
-        """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"TrainConfig.from_dict expects a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**dict(data))
-
-    def weights_key(self) -> dict[str, Any]:
-        """The fields that decide the trained weights (all but display settings such as ``progress``)."""
-        return {k: v for k, v in self.to_dict().items() if k not in _DISPLAY_FIELDS}
-
-    def to_json(self) -> str:
-        """JSON text (sorted keys)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
-        """Parse :meth:`to_json` output (errors as in :meth:`from_dict`)."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"TrainConfig JSON is not valid: {exc}") from None
-        return cls.from_dict(data)
-
-
-def readable_train_dict(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored :class:`TrainConfig` dict made loadable on this machine: a CUDA ``device`` (the run
-    trained on a GPU) becomes ``"cpu"`` when no CUDA device is here, so that checkpoints and run
-    folders from a GPU machine can still be read and evaluated."""
-    out = dict(data)
-    device = out.get("device")
-    if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
-        logger.info("trained on %s; read back for the CPU (no CUDA device here)", device)
-        out["device"] = "cpu"
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,22 +380,13 @@ def fit(
     stale = 0
     first_epoch, seconds_before = 1, 0.0
     if resume_from is not None:
-        _check_resumable(resume_from, cfg, shape)
-        try:
-            model.load_state_dict(resume_from.model)
-            optimizer.load_state_dict(resume_from.optimizer)
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ValueError(f"the training state does not fit this model: {_one_line(exc)}") from None
-        if scheduler is not None and resume_from.scheduler is not None:
-            scheduler.load_state_dict(resume_from.scheduler)
+        check_resumable(resume_from, cfg, shape)
+        resume_from.restore(model, optimizer, scheduler, order_rng)
         history = History.from_dict(resume_from.history)
         best_key = None if resume_from.best_key is None else tuple(resume_from.best_key)
         best_state = None if resume_from.best_state is None else {
             k: v.to(device) for k, v in resume_from.best_state.items()}
         stale = resume_from.stale
-        order_rng.set_state(resume_from.order_rng)
-        torch.set_rng_state(resume_from.torch_rng)
-        np.random.set_state(resume_from.numpy_rng_state())
         first_epoch = resume_from.epoch + 1
         seconds_before = history.seconds
         if history.stopped_early:
@@ -614,13 +455,10 @@ def fit(
                 logger.debug("epoch %d: %s", epoch, m)
                 if checkpoint is not None:
                     history.seconds = seconds_before + time.perf_counter() - t_start
-                    save_training_state(checkpoint, TrainingState(
-                        epoch=epoch, model=_cpu_copy(model.state_dict()), optimizer=optimizer.state_dict(),
-                        scheduler=None if scheduler is None else scheduler.state_dict(),
-                        history=history.to_dict(), best_key=None if best_key is None else list(best_key),
-                        best_state=None if best_state is None else _cpu_copy(best_state), stale=stale,
-                        order_rng=order_rng.get_state(), torch_rng=torch.get_rng_state(),
-                        numpy_rng=_numpy_rng_state(), config=cfg.to_dict(), shape=shape, extra=extra))
+                    save_training_state(checkpoint, TrainingState.capture(
+                        epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
+                        history=history.to_dict(), best_key=best_key, best_state=best_state, stale=stale,
+                        order_rng=order_rng, config=cfg, shape=shape, extra=extra))
                 if stop:
                     logger.info(
                         "early stop after epoch %d (best epoch %d)", epoch, history.best_epoch
@@ -640,207 +478,3 @@ def fit(
             model.load_state_dict(best_state)
         history.seconds = seconds_before + time.perf_counter() - t_start
     return history
-
-
-# --------------------------------------------------------------------------------------------
-# Resumable training state
-
-
-@dataclass
-class TrainingState:
-    """Everything :func:`fit` needs to continue after a finished epoch.
-
-    Attributes:
-        epoch: the last finished epoch (1-based).
-        model, optimizer, scheduler: state dicts (``scheduler`` is ``None`` without one).
-        history: :meth:`History.to_dict` up to ``epoch``.
-        best_key, best_state: the selection key and the weights of the best epoch so far.
-        stale: epochs since the best one (early-stopping counter).
-        order_rng, torch_rng: states of the mini-batch order generator and of torch's global one.
-        numpy_rng: NumPy's global random state as tensors (:meth:`numpy_rng_state` rebuilds it).
-        config: the :class:`TrainConfig` dict of the run.
-        shape: rows and features of the training and validation data.
-        extra: caller metadata (JSON).
-    """
-
-    epoch: int
-    model: dict[str, torch.Tensor]
-    optimizer: dict[str, Any]
-    scheduler: dict[str, Any] | None
-    history: dict[str, Any]
-    best_key: list[float] | None
-    best_state: dict[str, torch.Tensor] | None
-    stale: int
-    order_rng: torch.Tensor
-    torch_rng: torch.Tensor
-    numpy_rng: dict[str, Any]
-    config: dict[str, Any]
-    shape: dict[str, int]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def numpy_rng_state(self) -> dict[str, Any]:
-        """The state for ``numpy.random.set_state``."""
-        r = self.numpy_rng
-        return {"bit_generator": r["bit_generator"],
-                "state": {"key": r["key"].numpy().astype(np.uint32), "pos": int(r["pos"])},
-                "has_gauss": int(r["has_gauss"]), "gauss": float(r["gauss"])}
-
-
-def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in state.items()}
-
-
-def _numpy_rng_state() -> dict[str, Any]:
-    st = np.random.get_state(legacy=False)
-    return {"bit_generator": st["bit_generator"], "key": torch.from_numpy(st["state"]["key"].astype(np.int64)),
-            "pos": int(st["state"]["pos"]), "has_gauss": int(st["has_gauss"]), "gauss": float(st["gauss"])}
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _check_resumable(state: TrainingState, cfg: TrainConfig, shape: Mapping[str, int]) -> None:
-    """Raise ValueError, naming the first difference, when ``state`` is not a run of ``cfg`` on data of ``shape``."""
-    saved = TrainConfig.from_dict(readable_train_dict(state.config)).weights_key()
-    for key, value in cfg.weights_key().items():
-        if saved.get(key) != value:
-            raise ValueError(f"the training state was written with TrainConfig.{key}={saved.get(key)!r}, "
-                             f"this run has {value!r}")
-    for key, value in shape.items():
-        if state.shape.get(key) != value:
-            raise ValueError(f"the training state was written for data with {key}={state.shape.get(key)}, "
-                             f"this data has {value}")
-    if not 1 <= state.epoch <= cfg.epochs:
-        raise ValueError(f"the training state is at epoch {state.epoch}, outside 1..{cfg.epochs}")
-
-
-def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> Path:
-    """Write ``state`` atomically as a ``torch.save`` archive readable with ``weights_only=True``."""
-    payload = {"format": TRAINING_STATE_FORMAT, "version": TRAINING_STATE_VERSION,
-               **{f.name: getattr(state, f.name) for f in dataclasses.fields(state)},
-               "extra": json.dumps(state.extra)}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return atomic_write(path, buf.getvalue())
-
-
-def load_training_state(path: str | os.PathLike[str]) -> TrainingState:
-    """Read a state written by :func:`save_training_state` (``torch.load(weights_only=True)``: no code).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a training state of this version, or unreadable.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"training state not found: {p}")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{p}: not a readable training state ({type(exc).__name__}: {_one_line(exc)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != TRAINING_STATE_FORMAT:
-        raise ValueError(f"{p}: not a {TRAINING_STATE_FORMAT} file")
-    if payload.get("version") != TRAINING_STATE_VERSION:
-        raise ValueError(f"{p}: training state version {payload.get('version')!r}; this qhybrid reads version "
-                         f"{TRAINING_STATE_VERSION}")
-    try:
-        fields = {f.name: payload[f.name] for f in dataclasses.fields(TrainingState)}
-        fields["extra"] = json.loads(fields["extra"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{p}: incomplete training state ({type(exc).__name__}: {exc})") from None
-    return TrainingState(**fields)
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-@dataclass
-class Checkpoint:
-    """Contents of a checkpoint file.
-
-    Attributes:
-        state_dict: the model's tensors.
-        config: the :class:`TrainConfig` it was trained with (``None`` if not saved).
-        extra: any JSON-serialisable metadata (model config, history, metrics, data split).
-        model_class: ``module.QualName`` of the saved model, for error messages.
-    """
-
-    state_dict: dict[str, torch.Tensor]
-    config: TrainConfig | None
-    extra: dict[str, Any]
-    model_class: str
-
-
-def save_checkpoint(
-    path: str | os.PathLike[str],
-    model: nn.Module,
-    config: TrainConfig | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write ``model``'s weights, its training config and ``extra`` metadata atomically.
-
-    The file is a ``torch.save`` archive readable with ``torch.load(weights_only=True)``.
-    ``extra`` must be JSON-serialisable (so the checkpoint stays safe to load).
-
-    Raises:
-        TypeError: ``extra`` is not JSON-serialisable.
-    """
-    extra_dict = dict(extra or {})
-    try:
-        json.dumps(extra_dict, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"save_checkpoint: extra must be JSON-serialisable ({exc})") from None
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": None if config is None else config.to_dict(),
-        "extra": extra_dict,
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return atomic_write(path, buf.getvalue())
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str], model: nn.Module | None = None, *, map_location: str = "cpu"
-) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; load it into ``model`` if given.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a qhybrid checkpoint, an unsupported version, or weights that do not fit
-            ``model`` (missing/unexpected keys or shapes, named).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {p}")
-    try:
-        payload = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {_one_line(exc)})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{p}: not a {CHECKPOINT_FORMAT} file")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{p}: checkpoint version {payload.get('version')!r}; "
-            f"this qhybrid reads version {CHECKPOINT_VERSION}"
-        )
-    cfg = payload.get("config")
-    ckpt = Checkpoint(
-        state_dict=payload["state_dict"],
-        config=None if cfg is None else TrainConfig.from_dict(readable_train_dict(cfg)),
-        extra=dict(payload.get("extra") or {}),
-        model_class=str(payload.get("model_class", "")),
-    )
-    if model is not None:
-        try:
-            model.load_state_dict(ckpt.state_dict)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"{p}: weights of {ckpt.model_class} do not fit {type(model).__qualname__}: {_one_line(exc)}"
-            ) from None
-    return ckpt

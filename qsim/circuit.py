@@ -8,6 +8,12 @@ An angle is never a number baked into a gate; it is one of
   (e.g. angle encoding with ``scale=π``);
 * :class:`Const` ``(value)`` → a fixed angle.
 
+The three share one interface: ``ref.angle(w, x)`` (the angle, a number or ``(B,)`` per sample,
+broadcasting against the batch), ``ref.shifted(s)`` (the angle plus ``s``), ``ref.source`` (one
+of :data:`SRC_CONST`, :data:`SRC_WEIGHT`, :data:`SRC_INPUT`) and ``ref.affine`` (``(source,
+index, scale, offset)``, what the lowering stores).  (``Const.value`` is the constant itself, so
+the common method is called ``angle``.)
+
 A :class:`Circuit` is therefore a pure description; simulation functions take it together with
 the weight vector ``w`` of shape ``(n_weights,)``, the inputs ``x`` of shape ``(B, n_inputs)``
 and optionally initial states of shape ``(B, 2**n)``.  Qubit 0 is the most significant bit.
@@ -25,7 +31,8 @@ import numpy as np
 from .errors import CircuitError
 from .gates import Gate
 
-__all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "CircuitError", "op", "MAX_QUBITS"]
+__all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "CircuitError", "op", "MAX_QUBITS",
+           "SRC_CONST", "SRC_WEIGHT", "SRC_INPUT"]
 
 #: Largest register a :class:`Circuit` may have.  qsim holds whole states on one host: at 40
 #: qubits a single state is 4 TiB even on the float32 real path (4 B per amplitude), beyond any
@@ -33,7 +40,8 @@ __all__ = ["Weight", "Input", "Const", "Param", "Operation", "Circuit", "Circuit
 #: at simulation time from the batch, dtype and the memory actually available.
 MAX_QUBITS = 40
 
-
+#: Where an angle's value comes from (:attr:`Weight.source` ...; the lowered program's ``src`` array).
+SRC_CONST, SRC_WEIGHT, SRC_INPUT = 0, 1, 2
 
 
 def _check_index(kind: str, index: int) -> None:
@@ -76,9 +84,25 @@ class Weight:
     scale: float = 1.0
     offset: float = 0.0
 
+    #: :data:`SRC_WEIGHT`: the angle reads the weight vector.
+    source = SRC_WEIGHT
+
     def __post_init__(self) -> None:
         _check_index("weight", self.index)
         _check_real(self, "weight", "scale", "offset")
+
+    def angle(self, weights: np.ndarray, inputs: np.ndarray | None = None) -> float:
+        """The angle ``scale · w[index] + offset``: one number, shared by every sample of the batch."""
+        return self.scale * weights[self.index] + self.offset
+
+    def shifted(self, s: float) -> "Weight":
+        """The same reference with the angle shifted by ``s`` (``offset + s``)."""
+        return Weight(self.index, self.scale, self.offset + s)
+
+    @property
+    def affine(self) -> tuple[int, int, float, float]:
+        """``(source, index, scale, offset)``: the angle is ``scale · v + offset``, ``v`` read from ``source``."""
+        return SRC_WEIGHT, self.index, self.scale, self.offset
 
 
 @dataclass(frozen=True)
@@ -89,9 +113,25 @@ class Input:
     scale: float = 1.0
     offset: float = 0.0
 
+    #: :data:`SRC_INPUT`: the angle reads the per-sample inputs.
+    source = SRC_INPUT
+
     def __post_init__(self) -> None:
         _check_index("input", self.index)
         _check_real(self, "input", "scale", "offset")
+
+    def angle(self, weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """The angles ``scale · x[:, index] + offset``, one per sample: ``(B,)``."""
+        return self.scale * inputs[:, self.index] + self.offset
+
+    def shifted(self, s: float) -> "Input":
+        """The same reference with the angle shifted by ``s`` (``offset + s``)."""
+        return Input(self.index, self.scale, self.offset + s)
+
+    @property
+    def affine(self) -> tuple[int, int, float, float]:
+        """``(source, index, scale, offset)``: the angle is ``scale · v + offset``, ``v`` read from ``source``."""
+        return SRC_INPUT, self.index, self.scale, self.offset
 
 
 @dataclass(frozen=True)
@@ -100,8 +140,24 @@ class Const:
 
     value: float
 
+    #: :data:`SRC_CONST`: the angle is a constant.
+    source = SRC_CONST
+
     def __post_init__(self) -> None:
         _check_real(self, "constant", "value")
+
+    def angle(self, weights: np.ndarray | None = None, inputs: np.ndarray | None = None) -> float:
+        """The fixed angle (shared by every sample)."""
+        return self.value
+
+    def shifted(self, s: float) -> "Const":
+        """The constant shifted by ``s``."""
+        return Const(self.value + s)
+
+    @property
+    def affine(self) -> tuple[int, int, float, float]:
+        """``(SRC_CONST, 0, 0.0, value)``: the angle ``0 · v + value``."""
+        return SRC_CONST, 0, 0.0, self.value
 
 
 Param = Union[Weight, Input, Const]
@@ -177,8 +233,8 @@ class Circuit:
             if bad:
                 raise CircuitError(f"{o!r}: wire {bad[0]} out of range for {n} qubits")
         object.__setattr__(self, "ops", ops)
-        used_w = max((p.index for o in ops for p in o.params if isinstance(p, Weight)), default=-1) + 1
-        used_x = max((p.index for o in ops for p in o.params if isinstance(p, Input)), default=-1) + 1
+        used_w = max((p.index for o in ops for p in o.params if p.source == SRC_WEIGHT), default=-1) + 1
+        used_x = max((p.index for o in ops for p in o.params if p.source == SRC_INPUT), default=-1) + 1
         for attr, used in (("n_weights", used_w), ("n_inputs", used_x)):
             given = getattr(self, attr)
             if given is None:

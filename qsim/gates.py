@@ -41,7 +41,7 @@ __all__ = [
     "RX", "RY", "RZ", "PhaseShift", "U3",
     "CNOT", "CY", "CZ", "SWAP", "ISWAP", "CRX", "CRY", "CRZ",
     "RXX", "RYY", "RZZ", "Toffoli",
-    "unitary", "GATES", "PAULI",
+    "unitary", "GATES", "PAULI", "embed_controlled",
 ]
 
 #: Tolerance used to decide that a matrix is unitary / real / diagonal.
@@ -50,6 +50,24 @@ MATRIX_ATOL = 1e-10
 EIGEN_ATOL = 1e-9
 
 
+def embed_controlled(base: np.ndarray, n_controls: int, fill: float = 1.0) -> np.ndarray:
+    """``fill · (1 - P) ⊗ 1 + P ⊗ base`` with ``P = |1…1⟩⟨1…1|`` on ``n_controls`` leading wires.
+
+    ``base (..., d, d)`` (batched or not) becomes ``(..., D, D)``, ``D = 2**n_controls · d``: the
+    last ``d × d`` block holds ``base``, the rest of the diagonal holds ``fill``.  ``fill = 1``
+    gives a controlled unitary (CNOT from X), ``fill = 0`` the controlled part of a derivative
+    or a generator.  The dtype of ``base`` is kept; ``n_controls = 0`` returns ``base`` itself.
+    """
+    if not n_controls:
+        return base
+    d = base.shape[-1]
+    D = d << n_controls
+    out = np.zeros(base.shape[:-2] + (D, D), dtype=base.dtype)
+    if fill:
+        idx = np.arange(D - d)
+        out[..., idx, idx] = fill
+    out[..., D - d:, D - d:] = base
+    return out
 
 
 PAULI = {
@@ -120,11 +138,7 @@ class Gate:
         if self.num_params != 1:
             return None
         base = np.einsum("k,kij->ij", np.array(self.eigenvalues), self.terms)
-        if self.num_controls:
-            proj = np.zeros((2**self.num_controls,) * 2, dtype=complex)
-            proj[-1, -1] = 1.0
-            base = np.kron(proj, base)
-        return base
+        return embed_controlled(base, self.num_controls, fill=0.0)
 
     @cached_property
     def is_real(self) -> bool:
@@ -188,23 +202,7 @@ class Gate:
             for gate, k in self.decomposition:
                 out = gate.matrix(params[k]) @ out
             return out
-        base = self.base_matrix(params[0] if params else 0.0)
-        if not self.num_controls:
-            return base
-        dim = 2**self.num_wires
-        out = np.eye(dim, dtype=complex)
-        out[dim - base.shape[0]:, dim - base.shape[0]:] = base
-        return out
-
-
-    def _embed_controls(self, base: np.ndarray) -> np.ndarray:
-        if not self.num_controls:
-            return base
-        dim = 2**self.num_wires
-        d = base.shape[-1]
-        out = np.broadcast_to(np.eye(dim, dtype=complex), base.shape[:-2] + (dim, dim)).copy()
-        out[..., dim - d:, dim - d:] = base
-        return out
+        return embed_controlled(self.base_matrix(params[0] if params else 0.0), self.num_controls)
 
     def matrices(self, thetas: np.ndarray | None = None) -> np.ndarray:
         """Full matrices for a batch of parameter vectors ``thetas (B, num_params)`` → ``(B, d, d)``."""
@@ -217,7 +215,7 @@ class Gate:
                 out = gate.matrices(thetas[:, k:k + 1]) @ out
             return out
         t = thetas[:, 0] if self.num_params else np.zeros(len(thetas))
-        return self._embed_controls(self.base_matrix(t))
+        return embed_controlled(self.base_matrix(t), self.num_controls)
 
     def derivatives(self, thetas: np.ndarray) -> list[np.ndarray]:
         """``[dU/dθ_k (B, d, d) for each parameter k]`` (analytic, product rule for ``U3``)."""
@@ -239,13 +237,7 @@ class Gate:
             return out
         if not self.num_params:
             return []
-        d = self.base_derivative(thetas[:, 0])
-        if self.num_controls:
-            dim = 2**self.num_wires
-            full = np.zeros(d.shape[:-2] + (dim, dim), dtype=complex)
-            full[..., dim - d.shape[-1]:, dim - d.shape[-1]:] = d
-            return [full]
-        return [d]
+        return [embed_controlled(self.base_derivative(thetas[:, 0]), self.num_controls, fill=0.0)]
 
 
 def _const(name: str, matrix, num_controls: int = 0) -> Gate:

@@ -6,20 +6,41 @@ A Pauli string ``P = c · P_{q_1} ⊗ ... ⊗ P_{q_k}`` acts on a basis state as
 
 with ``f`` the bit mask of the X and Y wires ("flip"), ``s`` the mask of the Z and Y wires
 ("sign") and ``n_Y`` the number of Y factors (qubit ``q`` is bit ``n-1-q``).  Kernels only see
-these masks (:func:`pauli_table`).
+these masks (:func:`pauli_table`); the signs ``(-1)^{|i ∧ s|}`` of every basis state at once
+are :func:`parity_signs`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Sequence, Union
 
 import numpy as np
 
 from .circuit import CircuitError
 
-__all__ = ["PauliString", "Observable", "Z", "X", "Y", "pauli", "z_each", "as_observables", "pauli_table"]
+__all__ = ["PauliString", "Observable", "Z", "X", "Y", "pauli", "z_each", "as_observables", "pauli_table",
+           "parity_signs", "PARITY_SIGNS_CACHE"]
+
+#: Sign vectors kept by :func:`parity_signs` (each ``2**n`` float64: 8 MiB at n = 20).
+PARITY_SIGNS_CACHE = 64
+
+
+@lru_cache(maxsize=PARITY_SIGNS_CACHE)
+def parity_signs(n_qubits: int, mask: int) -> np.ndarray:
+    """``s[i] = (-1)^{|i ∧ mask|}`` for every basis index ``i < 2**n`` (float64, read-only, cached).
+
+    The eigenvalue of the Z-string on the bits of ``mask`` at basis state ``i``; the parity is a
+    vectorised XOR fold of ``i ∧ mask`` (six shifts), not a loop over bits.
+    """
+    v = np.arange(1 << n_qubits, dtype=np.int64) & int(mask)
+    for shift in (32, 16, 8, 4, 2, 1):
+        v ^= v >> shift
+    out = 1.0 - 2.0 * (v & 1)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -49,10 +70,14 @@ class PauliString:
     def n_y(self) -> int:
         return self.paulis.count("Y")
 
-    def masks(self, n_qubits: int) -> tuple[int, int]:
-        """``(flip, sign)`` bit masks for an ``n_qubits`` register."""
+    def check_wires(self, n_qubits: int) -> None:
+        """Raise :class:`~qsim.errors.CircuitError` when a wire is outside an ``n_qubits`` register."""
         if self.wires and max(self.wires) >= n_qubits:
             raise CircuitError(f"Pauli string {self.paulis}{self.wires}: wire out of range for {n_qubits} qubits")
+
+    def masks(self, n_qubits: int) -> tuple[int, int]:
+        """``(flip, sign)`` bit masks for an ``n_qubits`` register."""
+        self.check_wires(n_qubits)
         flip = sign = 0
         for p, w in zip(self.paulis, self.wires):
             bit = 1 << (n_qubits - 1 - w)
@@ -106,6 +131,11 @@ class Observable:
     @property
     def is_diagonal(self) -> bool:
         return all(set(t.paulis) <= {"I", "Z"} for t in self.terms)
+
+    def check_wires(self, n_qubits: int) -> None:
+        """Raise :class:`~qsim.errors.CircuitError` when a term acts outside an ``n_qubits`` register."""
+        for t in self.terms:
+            t.check_wires(n_qubits)
 
     def matrix(self, n_qubits: int) -> np.ndarray:
         return sum(t.matrix(n_qubits) for t in self.terms)

@@ -4,8 +4,9 @@ All functions take ``weights (P,)``, ``inputs (B, k)`` and an optional initial `
 (B, 2**n)`` (default ``|0…0⟩``) and return batched arrays with qubit 0 as the most significant
 bit of the basis index.
 
-``backend``: ``"numba"`` (default, CPU kernels), ``"numpy"`` (reference oracle, complex128
-only) or ``"cupy"`` (GPU; needs CuPy and a CUDA device).  ``precision``: ``"double"`` or
+``backend``: a name of :data:`qsim.backends.NAMES`: ``"numba"`` (default, CPU kernels),
+``"numpy"`` (reference oracle, complex128 only, takes no ``fusion``) or ``"cupy"`` (GPU; needs
+CuPy and a CUDA device).  ``precision``: ``"double"`` or
 ``"single"``.  ``real``: ``None`` (auto) simulates in float arithmetic when the circuit, the
 initial state and the observables are all real (RY, CNOT, CZ, X, Z, H, SWAP and real amplitude
 encodings: the paper's circuits); ``False`` forces complex arithmetic; ``True`` demands the
@@ -19,29 +20,40 @@ from typing import Iterable
 
 import numpy as np
 
+from .backends import NAMES, Backend, get_backend, resolve_fusion
 from .circuit import Circuit, CircuitError
+from .errors import InputError
+from .measure import basis_change_ops, check_shots, counts_dicts, rng_from, sample_indices, shot_expvals
 from .observables import Observable, PauliString, as_observables
-from .program import DEFAULT_FUSION, GPU_FUSION, lower
-from .validate import Batch, check_batch
+from .precision import DOUBLE, precision_name
+from .precision import PRECISIONS as _PRECISION_TABLE
+from .program import lower
+from .validate import Batch, check_batch, check_fusion
 
 __all__ = [
     "BACKENDS", "PRECISIONS", "final_state", "expval", "probabilities", "sample", "counts", "sample_expval",
-    "resolve_dtype", "check_precision",
+    "resolve_dtype", "check_precision", "noisy_of", "check_noisy_options", "density_fusion", "NOISY_BACKENDS",
+    "DENSITY_ADJOINT_BACKEND",
 ]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("numba", "numpy", "cupy")
-#: Precision name -> (complex dtype, real dtype) of the simulated states.
-PRECISIONS = {"double": (np.complex128, np.float64), "single": (np.complex64, np.float32)}
+#: The backend names (:data:`qsim.backends.NAMES`, the registry's one list).
+BACKENDS = NAMES
+#: Precision name -> (complex dtype, real dtype) of the simulated states (a view of
+#: :data:`qsim.precision.PRECISIONS`).
+PRECISIONS = {name: (p.complex, p.real) for name, p in _PRECISION_TABLE.items()}
 
 
-def check_precision(precision: str, backend: str | None = None) -> str:
-    """Validate ``precision`` (for ``backend``: the numpy reference runs in double only)."""
+def check_precision(precision: str, backend: str | Backend | None = None) -> str:
+    """Validate ``precision`` (and that ``backend``, a name or a :class:`~qsim.backends.Backend`, runs it)."""
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise CircuitError(f"precision {precision!r} must be one of {tuple(PRECISIONS)}")
-    if backend == "numpy" and precision != "double":
-        raise CircuitError(f"precision {precision!r}: the numpy reference backend runs in double precision only")
+    if backend is not None:
+        be = get_backend(backend) if isinstance(backend, str) else backend
+        if precision not in be.precisions:
+            raise CircuitError(f"precision {precision!r}: the {be.description} runs in "
+                               f"{' or '.join(be.precisions)} precision only")
     return precision
 
 
@@ -55,165 +67,170 @@ def resolve_dtype(circuit: Circuit, state, observables, precision: str, real: bo
     return rdt if (can and real is not False) else cdt
 
 
-def _backend(name: str):
-    if name == "numba":
-        from .backends import numba_backend
-
-        return numba_backend
-    if name == "cupy":
-        from .backends import cupy_backend
-
-        return cupy_backend
-    raise CircuitError(f"backend {name!r} must be one of {BACKENDS}")
-
-
-def _check_fusion(fusion: int | None, backend: str = "numba") -> int:
-    """Validate ``fusion``; ``None`` picks the backend's level (GPU: fewer, larger passes)."""
-    if fusion is None:
-        return GPU_FUSION if backend == "cupy" else DEFAULT_FUSION
-    if fusion not in (0, 1, 2):
-        raise CircuitError(f"fusion level {fusion!r} must be 0, 1 or 2")
-    return fusion
-
-
 def _run(circuit: Circuit, b: Batch, backend: str, precision: str, real, fusion, observables=None):
-    """Final states for a validated batch (array of the backend's array module)."""
-    check_precision(precision, backend)
-    if backend == "numpy":
-        from .backends import reference
-
-        return reference.final_state(circuit, b.weights, b.inputs, b.state, b.size)
+    """``(backend, final states)`` for a validated batch (states as the backend's arrays)."""
+    be = get_backend(backend)
+    check_precision(precision, be)
+    level = resolve_fusion(be, fusion)
     dtype = resolve_dtype(circuit, b.state, observables, precision, real)
-    level = _check_fusion(fusion, backend)
-    return _backend(backend).forward(lower(circuit, level), b.weights, b.inputs, b.state, b.size, dtype)
+    program = None if level is None else lower(circuit, level)
+    return be, be.forward(circuit, program, b.weights, b.inputs, b.state, b.size, dtype)
 
 
 def final_state(circuit: Circuit, weights=None, inputs=None, state=None, *, backend: str = "numba",
                 precision: str = "double", real: bool | None = False, fusion: int | None = None) -> np.ndarray:
     """Final state vectors ``(B, 2**n)`` (complex unless ``real`` is ``None``/``True``)."""
     b = check_batch(circuit, weights, inputs, state)
-    st = _run(circuit, b, backend, precision, real, fusion)
-    return _backend("cupy").to_numpy(st) if backend == "cupy" else st
+    be, st = _run(circuit, b, backend, precision, real, fusion)
+    return be.to_numpy(st)
 
 
 def expval(circuit: Circuit, observables: Observable | PauliString | Iterable, weights=None, inputs=None,
-           state=None, *, backend: str = "numba", precision: str = "double", real: bool | None = None,
-           fusion: int | None = None) -> np.ndarray:
-    """Expectation values ``⟨ψ_b|O_j|ψ_b⟩``, ``(B, m)``."""
+           state=None, *, noise=None, shots: int | None = None, seed=None, backend: str = "numba",
+           precision: str = "double", real: bool | None = None, fusion: int | None = None,
+           method: str | None = None, trajectories: int | None = None,
+           target_stderr: float | None = None) -> np.ndarray:
+    """Expectation values ``⟨O_j⟩`` per sample, ``(B, m)``: the one front door for exact, shot and
+    noisy evaluation.
+
+    * exact (``noise=None, shots=None``): ``⟨ψ_b|O_j|ψ_b⟩`` on the state-vector ``backend``;
+    * ``shots=S``: the grouped shot estimator (:func:`qsim.measure.shot_expvals`): the terms of
+      all observables are grouped into qubit-wise commuting measurement settings, each setting is
+      measured ``S`` times (basis change to Z, seeded by ``seed``) and every term's estimate is the
+      mean of its ``S`` measured ±1 eigenvalues;
+    * ``noise=model`` (a :class:`qsim.noise.NoiseModel`; or ``circuit`` a
+      :class:`~qsim.noise.NoisyCircuit`): *measured* expectations of the noisy circuit, readout
+      confusion included, exact or with ``shots``.  ``method``: ``"density"`` (exact density
+      matrix, default; ``backend`` ``"numba"`` or ``"numpy"`` = its NumPy oracle) or
+      ``"trajectories"`` (Monte-Carlo wave functions, ``trajectories`` count or
+      ``target_stderr``).  ``state`` may then also be density matrices ``(B, 2**n, 2**n)``.
+
+    Every option is honoured or refused with :class:`~qsim.errors.InputError`: the density
+    engine runs in double precision on ``numba``/``numpy`` (fusion ``0`` = none, ``>= 1`` =
+    superoperator blocks); ``method``, ``trajectories`` and ``target_stderr`` need ``noise``.
+    """
+    noisy = noisy_of(circuit, noise)
+    if noisy is not None:
+        from .noise.measured import measured_expvals
+
+        check_noisy_options(backend, precision, method)
+        return measured_expvals(noisy, observables, weights, inputs, state, shots=shots, seed=seed,
+                                method=method or "density", trajectories=trajectories,
+                                target_stderr=target_stderr, backend=backend, real=real,
+                                fusion=density_fusion(fusion))
+    _refuse_noise_options(method=method, trajectories=trajectories, target_stderr=target_stderr)
     obs = as_observables(observables)
     b = check_batch(circuit, weights, inputs, state)
     for o in obs:
-        for t in o.terms:
-            t.masks(circuit.n_qubits)
-    if backend == "numpy":
-        from .backends import reference
+        o.check_wires(circuit.n_qubits)
+    if shots is None:
+        be, st = _run(circuit, b, backend, precision, real, fusion, obs)
+        return be.expvals(st, obs, circuit.n_qubits)
+    shots, rng = check_shots(shots), rng_from(seed)
 
-        check_precision(precision, backend)
-        return reference.expval(circuit, obs, b.weights, b.inputs, b.state, b.size)
-    st = _run(circuit, b, backend, precision, real, fusion, obs)
-    return _backend(backend).expvals(st, obs, circuit.n_qubits)
+    def probabilities_in(basis: dict[int, str]) -> np.ndarray:
+        rotated = circuit.extend(basis_change_ops(basis))
+        be, st = _run(rotated, b, backend, precision, real, fusion)
+        return be.probabilities(st)
+
+    return shot_expvals(probabilities_in, obs, circuit.n_qubits, shots, rng, None, batch_size=b.size)
+
+
+#: Options of :func:`expval` / :func:`qsim.grad.vjp` that only the noisy engines take.
+NOISY_ONLY = ("method", "trajectories", "target_stderr")
+#: State-vector backends the density-matrix engine also runs on (``numpy``: its NumPy oracle).
+NOISY_BACKENDS = ("numba", "numpy")
+#: The backend of the density-matrix adjoint sweep (:func:`qsim.grad.vjp` with noise).
+DENSITY_ADJOINT_BACKEND = "numba"
+
+
+def noisy_of(circuit, noise):
+    """The :class:`~qsim.noise.NoisyCircuit` to simulate, or ``None`` for a noise-free call."""
+    if noise is None and isinstance(circuit, Circuit):
+        return None
+    from .noise.models import NoiseModel, as_noisy
+
+    if noise is not None and not isinstance(noise, NoiseModel):
+        raise InputError(f"noise must be a qsim.noise.NoiseModel (or None), got {type(noise).__name__}; "
+                         "build one with qsim.noise.load_profile(...) or NoiseModel.depolarizing(...)")
+    return as_noisy(circuit, noise)
+
+
+def check_noisy_options(backend, precision, method) -> None:
+    if backend not in NOISY_BACKENDS:
+        raise InputError(f"backend {backend!r} with noise: the density-matrix and trajectory engines run on "
+                         f"{' or '.join(NOISY_BACKENDS)}")
+    if precision_name(precision) != DOUBLE:
+        raise InputError(f"precision {precision!r} with noise: the noisy engines run in double precision")
+    from .noise.measured import METHODS
+
+    if method is not None and method not in METHODS:
+        raise InputError(f"method {method!r} must be one of {METHODS}")
+
+
+def _refuse_noise_options(**options) -> None:
+    given = [k for k, v in options.items() if v is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} select a noisy engine: pass noise=<NoiseModel> too")
+
+
+def density_fusion(fusion: int | None) -> bool:
+    """qsim's fusion level for the density engine: ``None``/``>= 1`` fuse into superoperator blocks."""
+    if fusion is None:
+        return True
+    return check_fusion(fusion) > 0
 
 
 def probabilities(circuit: Circuit, weights=None, inputs=None, state=None, *, backend: str = "numba",
                   precision: str = "double", fusion: int | None = None) -> np.ndarray:
     """Born probabilities ``|⟨i|ψ_b⟩|²``, ``(B, 2**n)`` float64."""
     b = check_batch(circuit, weights, inputs, state)
-    st = _run(circuit, b, backend, precision, None, fusion)
-    if backend == "cupy":
-        return _backend("cupy").to_numpy(abs(st) ** 2).astype(np.float64)
-    if backend == "numpy":
-        return np.abs(st) ** 2
-    from .backends.numba_kernels import abs2
-
-    return abs2(st)
-
-
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def _check_shots(shots: int) -> int:
-    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
-        raise CircuitError(f"shots = {shots!r} must be a positive integer")
-    return int(shots)
+    be, st = _run(circuit, b, backend, precision, None, fusion)
+    return be.probabilities(st)
 
 
 def sample_from_probabilities(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """``(B, shots)`` basis-state indices drawn from each row of ``probs`` (inverse CDF)."""
-    cdf = np.cumsum(probs, axis=1)
-    cdf /= cdf[:, -1:]
-    u = rng.random((probs.shape[0], shots))
-    idx = np.empty((probs.shape[0], shots), dtype=np.int64)
-    for b in range(probs.shape[0]):
-        idx[b] = np.minimum(np.searchsorted(cdf[b], u[b], side="right"), probs.shape[1] - 1)
-    return idx
+    """``(B, shots)`` basis-state indices drawn from each row of ``probs`` (:func:`qsim.measure.sample_indices`)."""
+    return sample_indices(probs, shots, rng)
 
 
-def sample(circuit: Circuit, shots: int, weights=None, inputs=None, state=None, *, seed=None,
+def sample(circuit: Circuit, shots: int, weights=None, inputs=None, state=None, *, noise=None, seed=None,
            backend: str = "numba", precision: str = "double", fusion: int | None = None) -> np.ndarray:
-    """Measured basis-state indices ``(B, shots)`` (qubit 0 = most significant bit); seeded."""
-    shots = _check_shots(shots)
+    """Measured basis-state indices ``(B, shots)`` (qubit 0 = most significant bit); seeded.
+
+    With ``noise`` (a :class:`qsim.noise.NoiseModel`) they are sampled from the noisy density
+    matrix, readout confusion applied per bit.
+    """
+    shots = check_shots(shots)
+    noisy = noisy_of(circuit, noise)
+    if noisy is not None:
+        from .noise.measured import measured_samples
+
+        check_noisy_options(backend, precision, None)
+        return measured_samples(noisy, shots, weights, inputs, state, seed=seed, backend=backend,
+                                fusion=density_fusion(fusion))
     probs = probabilities(circuit, weights, inputs, state, backend=backend, precision=precision, fusion=fusion)
-    return sample_from_probabilities(probs, shots, _rng(seed))
+    return sample_indices(probs, shots, rng_from(seed))
 
 
-def counts(circuit: Circuit, shots: int, weights=None, inputs=None, state=None, *, seed=None,
-           backend: str = "numba", precision: str = "double") -> list[dict[str, int]]:
-    """Per sample, a ``{bitstring: count}`` dict (bitstring ``q_0 q_1 … q_{n-1}``)."""
-    idx = sample(circuit, shots, weights, inputs, state, seed=seed, backend=backend, precision=precision)
-    n = circuit.n_qubits
-    out = []
-    for row in idx:
-        vals, cnt = np.unique(row, return_counts=True)
-        out.append({format(int(v), f"0{n}b"): int(c) for v, c in zip(vals, cnt)})
-    return out
-
-
-def _basis_change_ops(term: PauliString):
-    from .circuit import Operation
-    from .gates import H, Sdg
-
-    ops = []
-    for p, w in zip(term.paulis, term.wires):
-        if p == "X":
-            ops.append(Operation(H, (w,)))
-        elif p == "Y":
-            ops += [Operation(Sdg, (w,)), Operation(H, (w,))]
-    return ops
+def counts(circuit: Circuit, shots: int, weights=None, inputs=None, state=None, *, noise=None, seed=None,
+           backend: str = "numba", precision: str = "double", fusion: int | None = None) -> list[dict[str, int]]:
+    """Per sample, a ``{bitstring: count}`` dict (bitstring ``q_0 q_1 … q_{n-1}``) of :func:`sample`."""
+    idx = sample(circuit, shots, weights, inputs, state, noise=noise, seed=seed, backend=backend,
+                 precision=precision, fusion=fusion)
+    return counts_dicts(idx, circuit.n_qubits)
 
 
 def sample_expval(circuit: Circuit, observables, shots: int, weights=None, inputs=None, state=None, *,
-                  seed=None, backend: str = "numba", precision: str = "double",
-                  readout=None) -> np.ndarray:
-    """Shot estimates of ``⟨O_j⟩``, ``(B, m)``: each Pauli term is measured in its eigenbasis
-    with ``shots`` shots and the sample mean of its ±1 eigenvalue is taken.
+                  seed=None, backend: str = "numba", precision: str = "double", readout=None) -> np.ndarray:
+    """Shot estimates of ``⟨O_j⟩``, ``(B, m)``: ``expval(..., shots=shots, seed=seed)`` (the grouped
+    estimator; kept as a convenience name).
 
-    ``readout``: optional callable ``(indices (B, shots), rng) -> indices`` applying assignment
-    errors to the measured bitstrings (see :mod:`qsim.noise`).
+    ``readout`` (a callable flipping measured bits) is no longer taken: model assignment errors
+    with ``noise=qsim.noise.NoiseModel().with_readout(qsim.noise.readout_error(p01, p10))`` in :func:`expval`.
     """
-    shots = _check_shots(shots)
-    obs = as_observables(observables)
-    rng = _rng(seed)
-    n = circuit.n_qubits
-    b = check_batch(circuit, weights, inputs, state)
-    out = np.zeros((b.size, len(obs)))
-    for j, o in enumerate(obs):
-        for t in o.terms:
-            t.masks(n)
-            rotated = circuit.extend(_basis_change_ops(t))
-            idx = sample(rotated, shots, b.weights, b.inputs, b.state, seed=rng, backend=backend,
-                         precision=precision)
-            if readout is not None:
-                idx = readout(idx, rng)
-            # after the basis change every non-identity factor is measured in Z
-            mask = 0
-            for p, w in zip(t.paulis, t.wires):
-                if p != "I":
-                    mask |= 1 << (n - 1 - w)
-            par = np.zeros_like(idx)
-            v = idx & mask
-            while np.any(v):
-                par ^= v & 1
-                v >>= 1
-            out[:, j] += t.coeff * (1 - 2 * par).mean(axis=1)
-    return out
+    if readout is not None:
+        raise InputError("sample_expval(readout=...) is gone: pass noise=qsim.noise.NoiseModel().with_readout(qsim.noise.readout_error(p01, p10)) to "
+                         "qsim.expval(..., shots=...) for measured expectations with assignment errors")
+    return expval(circuit, observables, weights, inputs, state, shots=shots, seed=seed, backend=backend,
+                  precision=precision)

@@ -20,7 +20,8 @@ import numpy as np
 
 from .circuit import Circuit, CircuitError
 
-__all__ = ["Batch", "check_batch", "NORM_ATOL", "MAX_BYTES_ENV", "MEMORY_CHECK_MIN_BYTES", "set_max_bytes",
+__all__ = ["Batch", "check_batch", "check_fusion", "FUSION_LEVELS",
+           "NORM_ATOL", "MAX_BYTES_ENV", "MEMORY_CHECK_MIN_BYTES", "set_max_bytes",
            "max_bytes", "available_memory", "state_bytes", "check_memory"]
 
 #: Largest deviation of ``||ψ||²`` from 1 accepted for a given initial state.
@@ -32,7 +33,18 @@ MAX_BYTES_ENV = "QSIM_MAX_BYTES"
 #: simulation, and 16 MiB cannot exhaust a host that runs Python.  The cap is always checked.
 MEMORY_CHECK_MIN_BYTES = 1 << 24
 
+#: Gate-fusion levels of the lowering (:mod:`qsim.program.lower`): 0 one pass per gate, 1 one-qubit
+#: runs fused, 2 one-qubit passes absorbed into two-qubit passes as well.
+FUSION_LEVELS = (0, 1, 2)
+
 _max_bytes: int | None = None
+
+
+def check_fusion(fusion) -> int:
+    """``fusion`` as a level of :data:`FUSION_LEVELS`; anything else raises :class:`CircuitError`."""
+    if fusion not in FUSION_LEVELS:
+        raise CircuitError(f"fusion level {fusion!r} must be 0, 1 or 2")
+    return int(fusion)
 
 
 def set_max_bytes(limit: int | float | None) -> None:

@@ -7,6 +7,8 @@ spellings users type.  Adapters import their simulator only when preparing a poi
 
 from __future__ import annotations
 
+from qsim.backends import NAMES as _QSIM_BACKENDS
+
 from .base import (
     DOUBLE, PRECISION_DTYPES, SINGLE, Adapter, AdapterError, AdapterUnavailable, Prepared, precision_of,
 )
@@ -22,8 +24,8 @@ __all__ = [
     "precision_of", "BACKENDS", "PEERS", "PEER_ALIASES", "get_adapter", "adapters_for", "all_simulators",
 ]
 
-#: Our backends (``--backends``).
-BACKENDS = ("numba", "numpy", "cupy")
+#: Our backends (``--backends``): qsim's registry (:data:`qsim.backends.NAMES`).
+BACKENDS = _QSIM_BACKENDS
 #: Peer simulators (``--peers``), in table order.
 PEERS = ("qulacs", "pennylane-lightning", "pennylane-default", "pennylane-mixed", "qiskit-aer", "qsimcirq", "cirq",
          "torch-statevector")

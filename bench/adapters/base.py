@@ -14,19 +14,21 @@ from typing import Any, Callable
 
 import numpy as np
 
+from qsim.precision import DOUBLE, PRECISIONS, SINGLE, precision_name
+
 from ..workloads import Problem
 
 __all__ = ["Adapter", "Prepared", "AdapterError", "AdapterUnavailable", "check_gates", "module_available",
            "package_version",
            "DOUBLE", "SINGLE", "PRECISION_DTYPES", "precision_of"]
 
-DOUBLE, SINGLE = "double", "single"
-#: Complex (and real fast path) amplitude dtype of each precision.
-PRECISION_DTYPES = {DOUBLE: ("complex128", "float64"), SINGLE: ("complex64", "float32")}
+#: Complex (and real fast path) amplitude dtype of each precision (from :data:`qsim.precision.PRECISIONS`).
+PRECISION_DTYPES = {name: (np.dtype(p.complex).name, np.dtype(p.real).name) for name, p in PRECISIONS.items()}
 
 
 def precision_of(dtype: str) -> str:
-    return SINGLE if dtype in ("complex64", "float32") else DOUBLE
+    """The precision (``DOUBLE``/``SINGLE``) of an amplitude dtype name (:func:`qsim.precision.precision_name`)."""
+    return precision_name(dtype)
 
 
 class AdapterError(RuntimeError):

@@ -12,7 +12,7 @@ import numpy as np
 
 from qsim import Input
 
-from ..workloads import Problem, angle_value
+from ..workloads import W4_P1, W4_P2, Problem, angle_value
 from .base import DOUBLE, SINGLE, Adapter, AdapterError, Prepared, check_gates
 
 __all__ = ["Cirq"]
@@ -59,8 +59,6 @@ class Cirq(Adapter):
             angle = p.scale * xs[p.index] + p.offset if isinstance(p, Input) else angle_value(p, problem.weights)
             ops.append(getattr(cirq, name.lower())(angle).on(qubits[o.wires[0]]))
         if problem.workload == "W4":
-            from ..workloads import W4_P1, W4_P2
-
             noisy = []
             for o, op in zip(problem.circuit.ops, ops):
                 noisy.append(op)

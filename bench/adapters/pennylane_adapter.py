@@ -14,7 +14,7 @@ import numpy as np
 
 from qsim import Input, Weight
 
-from ..workloads import Problem, angle_value
+from ..workloads import W4_P1, W4_P2, Problem, angle_value
 from .base import DOUBLE, SINGLE, Adapter, AdapterError, Prepared, check_gates
 
 __all__ = ["PennyLane"]
@@ -97,8 +97,6 @@ class PennyLane(Adapter):
             return Prepared(lambda: grad(wt), lambda g: {"grad": np.asarray(g, dtype=float)},
                             f"{self.device_name} {method}")
         if problem.workload == "W4":
-            from ..workloads import W4_P1, W4_P2
-
             @qml.qnode(dev)
             def circuit():
                 for o in ops:

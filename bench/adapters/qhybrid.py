@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from qsim.backends import NAMES as QSIM_BACKENDS
+from qsim.precision import precision_name
+
 from ..workloads import Problem, g1_matrix, g1_target, w4_noise_model
 from .base import DOUBLE, PRECISION_DTYPES, SINGLE, Adapter, AdapterError, Prepared, module_available
 
@@ -17,10 +20,6 @@ W4_ORACLE_MAX_QUBITS = 8
 G1_PHASE, G1_PERIOD = 0.1, 1031
 #: Amplitudes filled per chunk when building G1's state (bounds the temporaries).
 G1_FILL_CHUNK = 1 << 20
-
-
-def _precision(dtype: str) -> str:
-    return SINGLE if dtype in ("complex64", "float32") else DOUBLE
 
 
 def _real(dtype: str) -> bool:
@@ -86,8 +85,8 @@ class QHybrid(Adapter):
     distributions = ("qhybrid", "numpy", "numba")
 
     def __init__(self, backend: str = "numba", mode: str = "default") -> None:
-        if backend not in ("numba", "numpy", "cupy"):
-            raise ValueError(f"unknown qsim backend {backend!r}")
+        if backend not in QSIM_BACKENDS:
+            raise ValueError(f"unknown qsim backend {backend!r}; choose from {QSIM_BACKENDS}")
         self.backend = backend
         self.mode = mode
         self.name = f"qhybrid-{backend}" + ("-forward" if mode == "forward" else "")
@@ -118,8 +117,6 @@ class QHybrid(Adapter):
                 return "no CUDA device"
         except Exception as exc:  # noqa: BLE001 - any CUDA failure means "no GPU here"
             return f"no usable CUDA device ({type(exc).__name__})"
-        if not module_available("qsim.backends.cupy_backend"):
-            return "qsim has no cupy backend"
         return None
 
     def dtypes(self, workload: str, precision: str, problem: Problem | None = None) -> tuple[str, ...]:
@@ -154,7 +151,7 @@ class QHybrid(Adapter):
                 return expval_density(c, obs4, w, model=model, backend=backend, real=False)
 
             return Prepared(run4, lambda ev: {"expval": np.asarray(ev)}, f"{self.backend} density matrix")
-        kw = dict(backend=self.backend, precision=_precision(dtype), real=_real(dtype))
+        kw = dict(backend=self.backend, precision=precision_name(dtype), real=_real(dtype))
         sync = self._sync()
         n_passes = len(c.ops) if self.backend == "numpy" else lower(c).n_passes
         sweeps = None if self.backend == "numpy" else lower(c).state_sweeps

@@ -14,7 +14,7 @@ import numpy as np
 
 from qsim import Input
 
-from ..workloads import Problem, angle_value
+from ..workloads import W4_P1, W4_P2, Problem, angle_value
 from .base import DOUBLE, SINGLE, Adapter, AdapterError, Prepared, check_gates, precision_of
 
 __all__ = ["QiskitAer"]
@@ -70,8 +70,6 @@ class QiskitAer(Adapter):
             from qiskit.quantum_info import Pauli
             from qiskit_aer import AerSimulator
             from qiskit_aer.noise import NoiseModel, depolarizing_error
-
-            from ..workloads import W4_P1, W4_P2
 
             noise = NoiseModel()
             noise.add_all_qubit_quantum_error(depolarizing_error(4 * W4_P1 / 3, 1), ["rx", "ry", "rz"])

@@ -14,7 +14,7 @@ import numpy as np
 
 from qsim import Input, Weight
 
-from ..workloads import Problem, angle_value
+from ..workloads import W4_P1, W4_P2, Problem, angle_value
 from .base import DOUBLE, Adapter, AdapterError, Prepared, check_gates
 
 __all__ = ["Qulacs"]
@@ -88,8 +88,6 @@ class Qulacs(Adapter):
             return Prepared(lambda: circ.backprop(total), result, "backprop")
         if problem.workload == "W4":
             from qulacs.gate import DepolarizingNoise
-
-            from ..workloads import W4_P1, W4_P2
 
             circ = qulacs.QuantumCircuit(n)
             for o in problem.circuit.ops:

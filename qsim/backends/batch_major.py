@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..program import KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2
+from ..program.lower import KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2
 from .numba_kernels import _insert_all
 
 #: Amplitude groups per parallel chunk (each group moves ``B`` samples).
@@ -58,19 +58,6 @@ def _mv2(re, im, i0, i1, mr, mi, o, col, has_im):
             else:
                 re[i0, b] = m0r * x0r + m1r * x1r
                 re[i1, b] = m2r * x0r + m3r * x1r
-
-
-@njit(inline="always")
-def _dot4(mr, mi, e, c, x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i, has_im):
-    """Row ``e..e+3`` of a 4×4 matrix (column ``c`` of the planes) times ``x``."""
-    a0, a1, a2, a3 = mr[e, c], mr[e + 1, c], mr[e + 2, c], mr[e + 3, c]
-    sr = a0 * x0r + a1 * x1r + a2 * x2r + a3 * x3r
-    si = 0.0
-    if has_im:
-        b0, b1, b2, b3 = mi[e, c], mi[e + 1, c], mi[e + 2, c], mi[e + 3, c]
-        sr -= b0 * x0i + b1 * x1i + b2 * x2i + b3 * x3i
-        si = a0 * x0i + a1 * x1i + a2 * x2i + a3 * x3i + b0 * x0r + b1 * x1r + b2 * x2r + b3 * x3r
-    return sr, si
 
 
 @njit(inline="always")

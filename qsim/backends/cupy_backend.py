@@ -1,12 +1,12 @@
 """The CuPy GPU backend: :mod:`.xp_engine` with ``xp = cupy`` (see there for the method).
 
-Import fails with a clear :class:`~qsim.circuit.CircuitError` when CuPy or a CUDA device is
+Import fails with a clear :class:`~qsim.errors.CircuitError` when CuPy or a CUDA device is
 missing.  Results cross back to NumPy at the public API (``final_state``, ``expval``, ``vjp``).
 """
 
 from __future__ import annotations
 
-from ..circuit import CircuitError
+from ..errors import CircuitError
 from . import xp_engine
 
 try:  # pragma: no cover - exercised only on GPU machines (tests marked ``gpu``)
@@ -16,7 +16,10 @@ try:  # pragma: no cover - exercised only on GPU machines (tests marked ``gpu``)
 except Exception as exc:  # noqa: BLE001
     raise CircuitError(f"backend 'cupy' needs CuPy and a CUDA device: {exc}") from None
 
-__all__ = ["forward", "expvals", "adjoint", "to_numpy"]
+__all__ = ["forward", "expvals", "adjoint", "to_numpy", "BACKEND"]
+
+#: The registered instance (:func:`qsim.backends.get_backend`).
+BACKEND = xp_engine.XPBackend(_cp, name="cupy", device="gpu")
 
 
 def forward(program, weights, inputs, state, B, dtype, shift=None):

@@ -1,7 +1,7 @@
 """The Numba CPU backend: binds a :class:`~qsim.program.Program` and runs its kernels.
 
-Forward: ``θ = program.angles(w, x)`` → :func:`~.numba_kernels.bind` (pass matrices; per sample
-only for passes that read inputs) → the sample-major or pass-major driver, in place.
+Forward: ``θ = program.angles(w, x)`` → :func:`qsim.program.bind.matrices` (pass matrices; per
+sample only for passes that read inputs) → the sample-major or pass-major driver, in place.
 Adjoint: one forward pass, ``λ = Σ_j c_{bj} O_j ψ``, then one backward sweep that undoes each
 pass on ψ and λ and accumulates ``2 Re⟨λ|dF|ψ⟩`` per factor in the same sweep (two states in
 memory whatever the depth).  Derivation: ``qsim/grad/adjoint.md``.
@@ -15,14 +15,17 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from ..observables import Observable, pauli_table
-from ..program import SRC_INPUT, SRC_WEIGHT, Program
+from ..errors import InputError
+from ..observables import Observable, parity_signs, pauli_table
+from ..precision import PRECISIONS
+from ..program.bind import factor_grads_to_params, initial_states, matrices, pass_matrices
+from ..program.lower import DEFAULT_FUSION, MAX_INSERTED_BITS, MAX_PASS_TARGETS, Program
 from ..validate import check_memory
 from . import batch_major as BM
 from . import numba_kernels as K
 
 __all__ = ["forward", "expvals", "adjoint", "apply_matrix", "factor_grads_to_params", "initial_states",
-           "SAMPLE_MAJOR_MAX_QUBITS", "DIAG_GEMM_MAX_ENTRIES"]
+           "NumbaBackend", "BACKEND", "SAMPLE_MAJOR_MAX_QUBITS", "DIAG_GEMM_MAX_ENTRIES"]
 
 #: Largest register run sample-major (whole program per sample, state in L2: 2**14 · 16 B =
 #: 256 KiB), even a single sample: the pass-major driver's one parallel region per pass cost
@@ -41,34 +44,6 @@ DIAG_GEMM_MAX_ENTRIES = 1 << 20
 #: parallel region costs 5-50 µs on an idle machine and up to ~8 ms when another process holds a
 #: core, more than the work itself (n=4, B=256: 0.9 s parallel vs 2 ms serial under load).
 SERIAL_WORK = 1 << 22
-
-
-def _bind(program: Program, theta: np.ndarray, with_factors: bool):
-    """Complex pass matrices (and factor matrices and derivatives) from :func:`~.numba_kernels.bind`."""
-    return K.bind(theta, program.per_sample_pass, program.f_start, program.dim, program.m_off, program.f_off,
-                  program.t_start, program.lam, program.t_off, program.tmat, program.m_size, program.f_size,
-                  with_factors)
-
-
-def _matrices(program: Program, theta: np.ndarray, dtype, with_factors: bool):
-    """:func:`_bind` cast to ``dtype`` (the real part on the real fast path)."""
-    mats, fm, dfm = _bind(program, theta, with_factors)
-    if np.dtype(dtype).kind == "f":
-        return mats.real.astype(dtype), fm.real.astype(dtype), dfm.real.astype(dtype)
-    return mats.astype(dtype, copy=False), fm.astype(dtype, copy=False), dfm.astype(dtype, copy=False)
-
-
-def initial_states(n_qubits: int, B: int, state: np.ndarray | None, dtype) -> np.ndarray:
-    """A fresh ``(B, 2**n)`` state array in ``dtype``: ``|0…0⟩`` or a copy of ``state``
-    (after the memory guard :func:`~qsim.validate.check_memory`)."""
-    check_memory(n_qubits, B, dtype)
-    if state is None:
-        st = np.zeros((B, 2**n_qubits), dtype=dtype)
-        st[:, 0] = 1.0
-        return st
-    if np.dtype(dtype).kind == "f":
-        return np.ascontiguousarray(state.real if np.iscomplexobj(state) else state, dtype=dtype).copy()
-    return np.array(state, dtype=dtype, order="C", copy=True)
 
 
 @contextmanager
@@ -132,7 +107,7 @@ def _forward_planes(program: Program, theta: np.ndarray, state, B: int, dtype):
         im = np.zeros_like(re) if not real else np.zeros((1, 1), dtype=rdt)
     else:
         re, im = _planes(state, rdt, real)
-    mr, mi = _planes(_bind(program, theta, False)[0], rdt, False)
+    mr, mi = _planes(pass_matrices(program, theta, False)[0], rdt, False)
     BM.run_batch_major(re, im, mr, mi, program.per_sample_pass, program.kind, program.width, program.bits,
                        program.ctrl_mask, program.ins_bits, program.n_ins, program.m_off, not real)
     return re, im
@@ -154,7 +129,7 @@ def _adjoint_batch_major(program: Program, bp: Program, observables, cot, weight
     values = expvals(psi, observables, n)
     lam = _lambda(psi, observables, cot, n)
     lr, li = _planes(lam, rdt, real)
-    _, fm, dfm = _matrices(bp, bp.angles(weights, inputs), np.complex128, True)
+    _, fm, dfm = matrices(bp, bp.angles(weights, inputs), np.complex128, True)
     fr, fi = _planes(fm, rdt, False)
     dr, di = _planes(dfm, rdt, False)
     gT = np.zeros((bp.n_factors, B))
@@ -177,7 +152,7 @@ def _forward(program: Program, weights, inputs, state, B: int, dtype, shift=None
         return _forward_batch_major(program, theta, state, B, dtype)
     st = initial_states(program.n_qubits, B, state, dtype)
     if program.n_passes:
-        mats, _, _ = _matrices(program, theta, dtype, False)
+        mats, _, _ = matrices(program, theta, dtype, False)
         _run(program, st, mats)
     return st
 
@@ -191,17 +166,8 @@ def _tables(observables: tuple[Observable, ...], n_qubits: int, dtype):
 
 @lru_cache(maxsize=64)
 def _sign_matrix(n_qubits: int, signs: tuple[int, ...]) -> np.ndarray:
-    """``S[i, t] = (-1)^{|i ∧ s_t|}`` for the diagonal (Z-type) terms."""
-    i = np.arange(2**n_qubits, dtype=np.int64)
-    cols = []
-    for s in signs:
-        v = i & s
-        par = np.zeros_like(v)
-        while np.any(v):
-            par ^= v & 1
-            v >>= 1
-        cols.append(1.0 - 2.0 * par)
-    return np.stack(cols, axis=1)
+    """``S[i, t] = (-1)^{|i ∧ s_t|}`` for the diagonal (Z-type) terms (columns of :func:`parity_signs`)."""
+    return np.stack([parity_signs(n_qubits, s) for s in signs], axis=1)
 
 
 def _diag_ok(flip: np.ndarray, n_qubits: int) -> bool:
@@ -220,21 +186,6 @@ def expvals(states: np.ndarray, observables: tuple[Observable, ...], n_qubits: i
     out = np.zeros((states.shape[0], len(observables)))
     np.add.at(out.T, idx, per_term.T)
     return out
-
-
-def factor_grads_to_params(program: Program, gtheta: np.ndarray, B: int):
-    """Chain rule ``θ_f = scale_f · v + offset_f``: factor gradients ``(B, F)`` → weights, inputs."""
-    gw = np.zeros(program.n_weights)
-    wm = program.src == SRC_WEIGHT
-    if wm.any():
-        np.add.at(gw, program.index[wm], (gtheta[:, wm] * program.scale[wm]).sum(axis=0))
-    gx = None
-    if program.n_inputs:
-        gx = np.zeros((B, program.n_inputs))
-        xm = program.src == SRC_INPUT
-        if xm.any():
-            np.add.at(gx.T, program.index[xm], (gtheta[:, xm] * program.scale[xm]).T)
-    return gw, gx
 
 
 def _lambda(psi: np.ndarray, observables, cot: np.ndarray, n_qubits: int) -> np.ndarray:
@@ -273,7 +224,7 @@ def _adjoint(program: Program, observables, cot, weights, inputs, state, B: int,
     lam = _lambda(psi, observables, cot, n)
     gtheta = np.zeros((B, bp.n_factors))
     if bp.n_passes:
-        _, fm, dfm = _matrices(bp, bp.angles(weights, inputs), dtype, True)
+        _, fm, dfm = matrices(bp, bp.angles(weights, inputs), dtype, True)
         driver = K.backward_sample_major if _sample_major(n, B) else K.backward_pass_major
         driver(psi, lam, fm, dfm, bp.per_sample_pass, bp.kind, bp.f_start, bp.f_off, bp.bits, bp.width, bp.ctrl_mask,
                bp.ins_bits, bp.n_ins, bp.src != 0, gtheta)
@@ -292,14 +243,46 @@ def apply_matrix(states: np.ndarray, matrix: np.ndarray, wires, n_qubits: int) -
     """
     wires = tuple(int(w) for w in wires)
     k = len(wires)
-    if not 1 <= k <= 4 or len(set(wires)) != k or min(wires) < 0 or max(wires) >= n_qubits:
-        raise ValueError(f"apply_matrix: bad wires {wires} for {n_qubits} qubits")
+    if not 1 <= k <= MAX_PASS_TARGETS or len(set(wires)) != k or min(wires) < 0 or max(wires) >= n_qubits:
+        raise InputError(f"apply_matrix: bad wires {wires} for {n_qubits} qubits (1 to {MAX_PASS_TARGETS} "
+                         "distinct wires)")
     m = np.asarray(matrix).reshape((-1, 2**k, 2**k))
     if m.shape[0] not in (1, states.shape[0]):
-        raise ValueError(f"apply_matrix: {m.shape[0]} matrices for a batch of {states.shape[0]}")
+        raise InputError(f"apply_matrix: {m.shape[0]} matrices for a batch of {states.shape[0]}")
     flat = np.ascontiguousarray(m.reshape(m.shape[0], -1), dtype=states.dtype)
     bits = [n_qubits - 1 - w for w in wires]
-    b4 = np.array(bits + [0] * (4 - k), dtype=np.int64)
-    ins = np.array(sorted(bits) + [0] * (5 - k), dtype=np.int64)
-    K.apply_dense(states, flat, m.shape[0] > 1, b4, k, ins, k)
+    targets = np.array(bits + [0] * (MAX_PASS_TARGETS - k), dtype=np.int64)
+    ins = np.array(sorted(bits) + [0] * (MAX_INSERTED_BITS - k), dtype=np.int64)
+    K.apply_dense(states, flat, m.shape[0] > 1, targets, k, ins, k)
     return states
+
+
+class NumbaBackend:
+    """``"numba"``: the CPU kernels of this module behind the :class:`qsim.backends.Backend` protocol."""
+
+    name = "numba"
+    device = "cpu"
+    description = "numba CPU backend"
+    precisions = tuple(PRECISIONS)
+    default_fusion = DEFAULT_FUSION
+
+    def forward(self, circuit, program: Program, weights, inputs, state, batch: int, dtype) -> np.ndarray:
+        return forward(program, weights, inputs, state, batch, dtype)
+
+    def expvals(self, states: np.ndarray, observables, n_qubits: int) -> np.ndarray:
+        return expvals(states, observables, n_qubits)
+
+    def adjoint(self, circuit, program: Program, backward_program: Program, observables, cotangents, weights, inputs,
+                state, batch: int, dtype):
+        return adjoint(program, observables, cotangents, weights, inputs, state, batch, dtype,
+                       backward_program=backward_program)
+
+    def probabilities(self, states: np.ndarray) -> np.ndarray:
+        return K.abs2(states)
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+
+#: The registered instance (:func:`qsim.backends.get_backend`).
+BACKEND = NumbaBackend()

@@ -16,18 +16,25 @@ drivers call the same iterators:
   :data:`CHUNK_GROUPS` groups of one state (a few large states).
 
 Kernels never see more than bit positions, so a sharded state can run them on the index bits
-of its local slice.  Matrices come from :func:`bind`; passes flagged per-sample read row ``b``
+of its local slice.  Matrices come from :mod:`qsim.program.bind`; passes flagged per-sample read row ``b``
 of the matrix buffer, shared passes row 0.  Real states with real matrices run the same code
 in float arithmetic (the "real fast path").
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+import warnings
 
-from ..program import (
-    KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2,
+import numpy as np
+
+from ..threads import default_wait_policy
+
+default_wait_policy()          # before the first parallel kernel of qsim's Numba family can launch
+
+from numba import njit, prange  # noqa: E402
+
+from ..program.lower import (  # noqa: E402
+    KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2, MAX_PASS_DIM,
 )
 
 #: Groups per parallel chunk in the pass-major driver.  2**11 keeps per-chunk overhead small
@@ -35,6 +42,20 @@ from ..program import (
 CHUNK_GROUPS = 1 << 11
 
 _opts = dict(cache=True, nogil=True, fastmath=True)
+#: Scratch sizes of the k-target paths: one group's amplitudes, and one pass matrix.
+_GROUP = MAX_PASS_DIM
+_MATRIX = MAX_PASS_DIM * MAX_PASS_DIM
+
+
+def __getattr__(name: str):
+    """``numba_kernels.bind`` moved to :func:`qsim.program.bind.bind_kernel` (one-release alias)."""
+    if name == "bind":
+        warnings.warn("qsim.backends.numba_kernels.bind moved to qsim.program.bind.bind_kernel",
+                      DeprecationWarning, stacklevel=2)
+        from ..program.bind import bind_kernel
+
+        return bind_kernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @njit(inline="always")
@@ -249,75 +270,6 @@ def run_pass_major(st, m, per, kind, width, bits, ctrl_mask, ins, nins, m_off):
         _pass_parallel(st, m, per[p], kind[p], width[p], bits[p], ctrl_mask[p], ins[p], nins[p], m_off[p])
 
 
-# ---------------------------------------------------------------------------- bind
-@njit(inline="always")
-def _bind_pass(th, f0, f1, d, moff, f_off, t_start, lam, t_off, tmat, mrow, fmrow, dfmrow, with_factors,
-               acc, cur, tmp):
-    dd = d * d
-    for i in range(dd):
-        acc[i] = 0.0
-    for i in range(d):
-        acc[i * d + i] = 1.0
-    for f in range(f0, f1):
-        for i in range(dd):
-            cur[i] = 0.0
-        for t in range(t_start[f], t_start[f + 1]):
-            ph = np.exp(-1j * th[f] * lam[t])
-            o = t_off[t]
-            for i in range(dd):
-                cur[i] += ph * tmat[o + i]
-            if with_factors:
-                dph = -1j * lam[t] * ph
-                for i in range(dd):
-                    dfmrow[f_off[f] + i] += dph * tmat[o + i]
-        if with_factors:
-            for i in range(dd):
-                fmrow[f_off[f] + i] = cur[i]
-        for r in range(d):
-            for c in range(d):
-                s = 0j
-                for q in range(d):
-                    s += cur[r * d + q] * acc[q * d + c]
-                tmp[r * d + c] = s
-        for i in range(dd):
-            acc[i] = tmp[i]
-    for i in range(dd):
-        mrow[moff + i] = acc[i]
-
-
-@njit(parallel=True, **_opts)
-def bind(theta, per, f_start, dim, m_off, f_off, t_start, lam, t_off, tmat, m_size, f_size, with_factors):
-    """Pass matrices and, if ``with_factors``, factor matrices ``F_f`` and derivatives ``dF_f``.
-
-    ``F_f(θ) = Σ_k e^{-iθλ_k} T_k``, ``dF_f = Σ_k (-iλ_k) e^{-iθλ_k} T_k``, pass ``U = F_m···F_1``.
-    Shared passes (``per[p]`` false) are bound once into row 0; per-sample passes into every row.
-    """
-    nb = theta.shape[0]
-    npass = dim.shape[0]
-    mats = np.zeros((nb, m_size), dtype=np.complex128)
-    nf = nb if with_factors else 1
-    fm = np.zeros((nf, f_size), dtype=np.complex128)
-    dfm = np.zeros((nf, f_size), dtype=np.complex128)
-    for p in prange(npass):
-        if not per[p]:
-            acc = np.empty(256, dtype=np.complex128)
-            cur = np.empty(256, dtype=np.complex128)
-            tmp = np.empty(256, dtype=np.complex128)
-            _bind_pass(theta[0], f_start[p], f_start[p + 1], dim[p], m_off[p], f_off, t_start, lam, t_off, tmat,
-                       mats[0], fm[0], dfm[0], with_factors,
-                       acc, cur, tmp)
-    for b in prange(nb):
-        acc = np.empty(256, dtype=np.complex128)
-        cur = np.empty(256, dtype=np.complex128)
-        tmp = np.empty(256, dtype=np.complex128)
-        for p in range(npass):
-            if per[p]:
-                _bind_pass(theta[b], f_start[p], f_start[p + 1], dim[p], m_off[p], f_off, t_start, lam, t_off,
-                           tmat, mats[b], fm[b] if with_factors else fm[0], dfm[b] if with_factors else dfm[0],
-                           with_factors, acc, cur, tmp)
-    return mats, fm, dfm
-
-
 # ------------------------------------------------------------------------ backward
 @njit(inline="always")
 def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins, nins, want, k0, k1, acc,
@@ -413,12 +365,12 @@ def backward_sample_major(psi, lam, fm, dfm, per, kind, f_start, f_off, bits, wi
         maxf = max(maxf, f_start[p + 1] - f_start[p])
     for b in prange(B):
         acc = np.zeros(f_start[-1] + 1)
-        offs = np.empty(16, dtype=np.int64)
-        x = np.empty(16, dtype=psi.dtype)
-        y = np.empty(16, dtype=psi.dtype)
-        t = np.empty(16, dtype=psi.dtype)
-        fh = np.empty((maxf, 256), dtype=psi.dtype)
-        df = np.empty((maxf, 256), dtype=psi.dtype)
+        offs = np.empty(_GROUP, dtype=np.int64)
+        x = np.empty(_GROUP, dtype=psi.dtype)
+        y = np.empty(_GROUP, dtype=psi.dtype)
+        t = np.empty(_GROUP, dtype=psi.dtype)
+        fh = np.empty((maxf, _MATRIX), dtype=psi.dtype)
+        df = np.empty((maxf, _MATRIX), dtype=psi.dtype)
         for p in range(width.shape[0] - 1, -1, -1):
             f0, f1 = f_start[p], f_start[p + 1]
             fr = fm[b] if per[p] else fm[0]
@@ -441,12 +393,12 @@ def _backward_pass_parallel(psi, lam, fm, dfm, per_p, f0, f1, f_off, bits_p, wid
     for c in prange(B * cps):
         b = c // cps
         k0 = (c - b * cps) * gs
-        offs = np.empty(16, dtype=np.int64)
-        x = np.empty(16, dtype=psi.dtype)
-        y = np.empty(16, dtype=psi.dtype)
-        t = np.empty(16, dtype=psi.dtype)
-        fh = np.empty((max(nf, 1), 256), dtype=psi.dtype)
-        df = np.empty((max(nf, 1), 256), dtype=psi.dtype)
+        offs = np.empty(_GROUP, dtype=np.int64)
+        x = np.empty(_GROUP, dtype=psi.dtype)
+        y = np.empty(_GROUP, dtype=psi.dtype)
+        t = np.empty(_GROUP, dtype=psi.dtype)
+        fh = np.empty((max(nf, 1), _MATRIX), dtype=psi.dtype)
+        df = np.empty((max(nf, 1), _MATRIX), dtype=psi.dtype)
         fr = fm[b] if per_p else fm[0]
         dfr = dfm[b] if per_p else dfm[0]
         _backward_rng(psi[b], lam[b], fr, dfr, f0, f1, f_off, bits_p, width_p, cmask_p, ins_p, nins_p, want,

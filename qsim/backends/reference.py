@@ -5,30 +5,29 @@ significant).  A gate with batched matrices ``U (B|1, d, d)`` on wires ``ws`` is
 moving those axes last and multiplying: ``ψ'[b, r, :] = U[b] ψ[b, r, :]``.  Expectations use
 dense Pauli factors applied the same way; the adjoint VJP walks the operations backwards with
 the analytic ``dU/dθ`` of :meth:`qsim.gates.Gate.derivatives`.  Complex128 throughout.
+
+It implements the :class:`qsim.backends.Backend` protocol (:class:`ReferenceBackend`) but reads
+the circuit, never the lowered program: an oracle must stay independent of the lowering it checks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import Circuit, Const, Input, Operation, Weight
+from ..circuit import Circuit, Operation
 from ..gates import PAULI
 from ..observables import Observable
+from ..precision import DOUBLE
+from ..results import scatter
 from ..validate import check_memory
 
-__all__ = ["op_thetas", "apply_matrix", "final_state", "expval", "apply_observable", "adjoint_vjp"]
+__all__ = ["op_thetas", "apply_matrix", "final_state", "expval", "apply_observable", "adjoint_vjp",
+           "ReferenceBackend", "BACKEND"]
 
 
 def op_thetas(o: Operation, weights: np.ndarray, inputs: np.ndarray | None, B: int) -> np.ndarray:
     """Angles of ``o``'s parameters, ``(B, num_params)``."""
-    cols = []
-    for p in o.params:
-        if isinstance(p, Weight):
-            cols.append(np.full(B, p.scale * weights[p.index] + p.offset))
-        elif isinstance(p, Input):
-            cols.append(p.scale * inputs[:, p.index] + p.offset)
-        elif isinstance(p, Const):
-            cols.append(np.full(B, p.value))
+    cols = [np.broadcast_to(p.angle(weights, inputs), (B,)) for p in o.params]
     return np.stack(cols, axis=1) if cols else np.zeros((B, 0))
 
 
@@ -72,11 +71,17 @@ def apply_observable(obs: Observable, psi: np.ndarray) -> np.ndarray:
     return out
 
 
-def expval(circuit: Circuit, observables, weights, inputs, state, B: int) -> np.ndarray:
-    psi = final_state(circuit, weights, inputs, state, B).reshape((B,) + (2,) * circuit.n_qubits)
+def expvals(states: np.ndarray, observables, n_qubits: int) -> np.ndarray:
+    """``⟨ψ_b|O_j|ψ_b⟩`` of final states ``(B, 2**n)``: ``(B, m)``."""
+    B = states.shape[0]
+    psi = states.reshape((B,) + (2,) * n_qubits)
     cols = [np.einsum("bi,bi->b", psi.reshape(B, -1).conj(), apply_observable(o, psi).reshape(B, -1)).real
             for o in observables]
     return np.stack(cols, axis=1)
+
+
+def expval(circuit: Circuit, observables, weights, inputs, state, B: int) -> np.ndarray:
+    return expvals(final_state(circuit, weights, inputs, state, B), observables, circuit.n_qubits)
 
 
 def adjoint_vjp(circuit: Circuit, observables, cotangents, weights, inputs, state, B: int):
@@ -102,11 +107,43 @@ def adjoint_vjp(circuit: Circuit, observables, cotangents, weights, inputs, stat
         psi = apply_matrix(psi, Udag, o.wires)
         for k, dU in enumerate(o.gate.derivatives(th)):
             g = 2 * np.einsum("bi,bi->b", lam.reshape(B, -1).conj(), apply_matrix(psi, dU, o.wires).reshape(B, -1)).real
-            p = o.params[k]
-            if isinstance(p, Weight):
-                gw[p.index] += p.scale * g.sum()
-            elif isinstance(p, Input):
-                gx[:, p.index] += p.scale * g
+            scatter(o.params[k], g, gw, gx)
         lam = apply_matrix(lam, Udag, o.wires)
     gs = 2 * lam.reshape(B, -1) if state is not None else None
     return gw, gx, gs
+
+
+class ReferenceBackend:
+    """``"numpy"``: this module behind the :class:`qsim.backends.Backend` protocol.
+
+    It runs the circuit gate by gate in complex128 whatever ``dtype`` it is given (the values of
+    the real fast path are the same numbers), never reads the lowered program, and so takes no
+    fusion level (``default_fusion = None``).
+    """
+
+    name = "numpy"
+    device = "cpu"
+    description = "numpy reference backend"
+    precisions = (DOUBLE,)
+    default_fusion = None
+
+    def forward(self, circuit: Circuit, program, weights, inputs, state, batch: int, dtype) -> np.ndarray:
+        return final_state(circuit, weights, inputs, state, batch)
+
+    def expvals(self, states: np.ndarray, observables, n_qubits: int) -> np.ndarray:
+        return expvals(states, observables, n_qubits)
+
+    def adjoint(self, circuit: Circuit, program, backward_program, observables, cotangents, weights, inputs, state,
+                batch: int, dtype):
+        gw, gx, gs = adjoint_vjp(circuit, observables, cotangents, weights, inputs, state, batch)
+        return expval(circuit, observables, weights, inputs, state, batch), gw, gx, gs
+
+    def probabilities(self, states: np.ndarray) -> np.ndarray:
+        return np.abs(states) ** 2
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+
+#: The registered instance (:func:`qsim.backends.get_backend`).
+BACKEND = ReferenceBackend()

@@ -2,75 +2,46 @@
 
 ``f = Σ_{b,j} c_{bj} ⟨ψ_b|O_j|ψ_b⟩`` with ``ψ_b = U_K ··· U_1 ψ_0``; one forward pass and one
 backward sweep give ``∂f/∂w`` (summed over the batch), ``∂f/∂x`` per sample and the state
-cotangent, keeping two states in memory whatever the depth.
+cotangent, keeping two states in memory whatever the depth.  The sweep runs on the backend of
+the registry (:func:`qsim.backends.get_backend`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
-from ..circuit import Circuit, CircuitError
+from ..backends import get_backend, resolve_fusion
+from ..circuit import Circuit
 from ..observables import as_observables
 from ..program import BACKWARD_FUSION, lower
-from ..simulate import _check_fusion, check_precision, resolve_dtype
+from ..results import VJP, check_cotangents
+from ..simulate import check_precision, resolve_dtype
 from ..validate import check_batch
 
-__all__ = ["VJP", "vjp", "check_cotangents"]
+__all__ = ["VJP", "adjoint_vjp", "vjp", "check_cotangents"]
 
 
-@dataclass(frozen=True)
-class VJP:
-    """Result of a VJP.
-
-    Attributes:
-        values: the expectation values ``(B, m)`` of the forward pass.
-        weights: ``∂f/∂w`` ``(P,)``, summed over the batch.
-        inputs: ``∂f/∂x`` ``(B, k)`` or ``None`` when the circuit reads no inputs.
-        state: ``2λ_0 = ∂f/∂Re ψ_0 + i ∂f/∂Im ψ_0`` ``(B, 2**n)`` or ``None`` when no initial state
-            was given (for a real state the gradient is its real part).
-    """
-
-    values: np.ndarray
-    weights: np.ndarray
-    inputs: np.ndarray | None
-    state: np.ndarray | None
-
-
-def check_cotangents(cotangents, B: int, m: int) -> np.ndarray:
-    c = np.asarray(cotangents, dtype=np.float64)
-    if c.ndim == 1 and B == 1:
-        c = c[None]
-    if c.shape != (B, m):
-        raise CircuitError(f"cotangents have shape {np.shape(cotangents)}, expected ({B}, {m})")
-    if not np.all(np.isfinite(c)):
-        raise CircuitError("cotangents contain non-finite values")
-    return c
-
-
-def vjp(circuit: Circuit, observables, cotangents, weights=None, inputs=None, state=None, *,
+def adjoint_vjp(circuit: Circuit, observables, cotangents, weights=None, inputs=None, state=None, *,
         backend: str = "numba", precision: str = "double", real: bool | None = None,
         fusion: int | None = None) -> VJP:
-    """Adjoint VJP of the expectation values of ``observables`` against ``cotangents (B, m)``."""
+    """Adjoint VJP of the exact state-vector expectation values of ``observables`` against
+    ``cotangents (B, m)`` (the engine of :func:`qsim.grad.vjp`'s ``method="adjoint"``).
+
+    The forward pass runs the program at ``fusion`` (default: the backend's); the backward sweep
+    the program at ``min(fusion, BACKWARD_FUSION)`` (:data:`qsim.program.BACKWARD_FUSION`).
+    """
     obs = as_observables(observables)
     b = check_batch(circuit, weights, inputs, state)
     cot = check_cotangents(cotangents, b.size, len(obs))
-    check_precision(precision, backend)
-    if backend == "numpy":
-        from ..backends import reference
-
-        gw, gx, gs = reference.adjoint_vjp(circuit, obs, cot, b.weights, b.inputs, b.state, b.size)
-        values = reference.expval(circuit, obs, b.weights, b.inputs, b.state, b.size)
-        return VJP(values, gw, gx, gs)
-    if backend == "cupy":
-        from ..backends import cupy_backend as engine
-    elif backend == "numba":
-        from ..backends import numba_backend as engine
-    else:
-        raise CircuitError(f"backend {backend!r} must be 'numba', 'numpy' or 'cupy'")
+    be = get_backend(backend)
+    check_precision(precision, be)
+    level = resolve_fusion(be, fusion)
     dtype = resolve_dtype(circuit, b.state, obs, precision, real)
-    fusion = _check_fusion(fusion, backend)
-    values, gw, gx, gs = engine.adjoint(lower(circuit, fusion), obs, cot, b.weights, b.inputs, b.state, b.size,
-                                        dtype, backward_program=lower(circuit, min(fusion, BACKWARD_FUSION)))
+    program = backward = None
+    if level is not None:
+        program, backward = lower(circuit, level), lower(circuit, min(level, BACKWARD_FUSION))
+    values, gw, gx, gs = be.adjoint(circuit, program, backward, obs, cot, b.weights, b.inputs, b.state, b.size,
+                                    dtype)
     return VJP(values, gw, gx, gs)
+
+
+#: Former name of :func:`adjoint_vjp` (same function; :func:`qsim.grad.vjp` is the front door).
+vjp = adjoint_vjp

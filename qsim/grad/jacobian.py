@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..observables import as_observables
 from ..validate import check_batch
-from .adjoint import vjp
+from .adjoint import adjoint_vjp as vjp
 from .param_shift import param_shift_vjp
 
 __all__ = ["jacobian"]
@@ -23,7 +24,7 @@ def jacobian(circuit, observables, weights=None, inputs=None, state=None, *, met
     """
     fn = {"adjoint": vjp, "param_shift": param_shift_vjp}.get(method)
     if fn is None:
-        raise ValueError(f"method {method!r} must be 'adjoint' or 'param_shift'")
+        raise InputError(f"method {method!r} must be 'adjoint' or 'param_shift'")
     obs = as_observables(observables)
     b = check_batch(circuit, weights, inputs, state)
     B, m = b.size, len(obs)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Mapping, Sequence
@@ -42,11 +43,11 @@ from ..errors import ChannelError
 from ..gates import PAULI
 
 __all__ = [
-    "Channel", "ChannelError", "ReadoutError",
+    "Channel", "ChannelError", "ReadoutConfusion",
     "depolarizing", "depolarizing_from_fidelity", "bit_flip", "phase_flip", "bit_phase_flip",
     "pauli_channel", "pauli_string_channel", "amplitude_damping", "generalized_amplitude_damping",
     "phase_damping", "thermal_relaxation", "kraus_channel", "unitary_channel", "compose",
-    "readout_error", "identity_channel",
+    "readout_error", "identity_channel", "as_channels",
     "KRAUS_ATOL", "PAULI_ATOL", "MAX_CHANNEL_WIRES",
 ]
 
@@ -389,8 +390,8 @@ def unitary_channel(matrix: np.ndarray, name: str = "unitary") -> Channel:
 
 # ---------------------------------------------------------------------- readout
 @dataclass(frozen=True)
-class ReadoutError:
-    """Classical assignment error of one qubit's measurement.
+class ReadoutConfusion:
+    """Classical assignment error of one qubit's measurement (a confusion matrix, not an exception).
 
     ``p01 = P(read 1 | prepared 0)``, ``p10 = P(read 0 | prepared 1)``; the confusion matrix
     ``A[m, b] = P(read m | true b) = [[1-p01, p10], [p01, 1-p10]]`` acts on probability vectors.
@@ -412,14 +413,23 @@ class ReadoutError:
         return self.p01 == 0.0 and self.p10 == 0.0
 
 
-def readout_error(p01: float, p10: float | None = None) -> ReadoutError:
+def readout_error(p01: float, p10: float | None = None) -> ReadoutConfusion:
     """Assignment error; ``p10`` defaults to ``p01`` (symmetric)."""
-    return ReadoutError(p01, p01 if p10 is None else p10)
+    return ReadoutConfusion(p01, p01 if p10 is None else p10)
 
 
-def _as_channels(obj) -> tuple[Channel, ...]:
+def as_channels(obj) -> tuple[Channel, ...]:
     if isinstance(obj, Channel):
         return (obj,)
     if isinstance(obj, Sequence) and all(isinstance(c, Channel) for c in obj):
         return tuple(obj)
     raise ChannelError(f"{obj!r} is not a Channel or a sequence of Channels")
+
+
+def __getattr__(name: str):
+    """``ReadoutError``: the former name of :class:`ReadoutConfusion` (deprecated alias)."""
+    if name == "ReadoutError":
+        warnings.warn("qsim.noise.ReadoutError was renamed ReadoutConfusion (it is not an exception); "
+                      "the old name will be removed", DeprecationWarning, stacklevel=2)
+        return ReadoutConfusion
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

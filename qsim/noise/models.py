@@ -31,41 +31,39 @@ Example::
              .with_readout(readout_error(0.01, 0.02)))
     noisy = model.apply(circuit)
 
-Device profiles are TOML files (``qsim/noise/profiles/*.toml``, every number with its source);
-:func:`load_profile` reads a built-in name or a user file.
+Device profiles are TOML files (``qsim/noise/profiles/*.toml``, every number with its source)
+read by :mod:`qsim.noise.profiles`; :func:`load_profile` turns a built-in name or a user file
+into a model.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import tomllib
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
 
-from ..circuit import Circuit, CircuitError, Operation
+from ..circuit import SRC_CONST, Circuit, CircuitError, Operation
 from ..errors import NoiseProfileError
-from .channels import (
-    Channel, ChannelError, ReadoutError, _as_channels, amplitude_damping, bit_flip, depolarizing,
-    depolarizing_from_fidelity, generalized_amplitude_damping, pauli_channel, phase_damping, phase_flip,
-    readout_error, thermal_relaxation,
-)
+from .channels import Channel, ChannelError, ReadoutConfusion, as_channels, depolarizing, readout_error
+from .profiles import PROFILE_DIR, available_profiles, read_profile
 
 __all__ = [
     "NoiseRule", "NoiseModel", "ChannelOp", "NoisyCircuit", "ProfileError", "UnmatchedNoiseWarning",
-    "as_noisy", "load_profile", "available_profiles", "PROFILE_DIR",
+    "as_noisy", "load_profile", "available_profiles", "PROFILE_DIR", "Structure", "AngleTable",
+    "APPLY_CACHE_SIZE", "IDENTITY_MEMO_SIZE",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Folder of the built-in device profiles.
-PROFILE_DIR = Path(__file__).with_name("profiles")
-
+#: (model, circuit) pairs whose NoisyCircuit is kept, by value.
+APPLY_CACHE_SIZE = 256
+#: (model, circuit) pairs also found by object identity (no hashing of the circuit's operations).
+IDENTITY_MEMO_SIZE = 128
 
 #: Former name of :class:`qsim.errors.NoiseProfileError` (kept as an alias).
 ProfileError = NoiseProfileError
@@ -94,6 +92,54 @@ class ChannelOp:
 
 
 Instruction = Union[Operation, ChannelOp]
+
+
+def param_key(p) -> tuple:
+    """A parameter reference without its offset / constant value: ``(SRC_WEIGHT | SRC_INPUT, index,
+    scale)`` or ``(SRC_CONST,)`` (shifted circuits of the parameter-shift rule share keys)."""
+    if p.source == SRC_CONST:
+        return (SRC_CONST,)
+    return (p.source, p.index, p.scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """A noisy circuit's instruction structure, angle offsets and constant values left out: the
+    key of structure-keyed caches (the density plan), so shifted circuits share one entry.
+
+    ``items[k]`` is ``(gate, wires, param keys)`` for an operation (see :func:`param_key`) and
+    ``(channel, wires)`` for a channel.  The hash is computed once.
+    """
+
+    n_qubits: int
+    items: tuple[tuple, ...]
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.n_qubits, self.items))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        return (isinstance(other, Structure) and self._hash == other._hash and self.n_qubits == other.n_qubits
+                and self.items == other.items)
+
+
+@dataclass(frozen=True)
+class AngleTable:
+    """Every parameter reference of a noisy circuit's operations as flat arrays, in instruction
+    order: parameter ``i`` of instruction ``k`` is entry ``start[k] + i``; its angle is
+    ``offset + scale · weights[index]`` (``SRC_WEIGHT``), ``offset + scale · inputs[:, index]``
+    (``SRC_INPUT``) or ``offset`` (``SRC_CONST``: the constant's value, scale 0)."""
+
+    start: np.ndarray      # (K + 1,) int64
+    src: np.ndarray        # (P,) int64, SRC_*
+    index: np.ndarray      # (P,) int64
+    scale: np.ndarray      # (P,) float64
+    offset: np.ndarray     # (P,) float64
 
 
 @dataclass(frozen=True)
@@ -141,6 +187,34 @@ class NoisyCircuit:
         """``(n, 2)`` array of ``(p01, p10)`` or ``None``."""
         return None if self.readout is None else np.array(self.readout, dtype=float)
 
+    @cached_property
+    def structure(self) -> Structure:
+        """The instruction structure without angle values (computed once per object)."""
+        items = []
+        for ins in self.instructions:
+            if isinstance(ins, Operation):
+                items.append((ins.gate, ins.wires, tuple(param_key(p) for p in ins.params)))
+            else:
+                items.append((ins.channel, ins.wires))
+        return Structure(self.n_qubits, tuple(items))
+
+    @cached_property
+    def angles(self) -> AngleTable:
+        """The parameter references of every operation as flat arrays (computed once per object)."""
+        start, src, index, scale, offset = [0], [], [], [], []
+        for ins in self.instructions:
+            params = ins.params if isinstance(ins, Operation) else ()
+            for p in params:
+                s, i, a, b = p.affine
+                src.append(s)
+                index.append(i)
+                scale.append(a)
+                offset.append(b)
+            start.append(len(src))
+        i64 = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
+        return AngleTable(i64(start), i64(src), i64(index), np.array(scale, dtype=float),
+                          np.array(offset, dtype=float))
+
     def draw(self) -> str:
         return "\n".join(f"{k:4d}  {i!r}" for k, i in enumerate(self.instructions))
 
@@ -187,7 +261,7 @@ class NoiseRule:
     wires: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", _as_channels(self.channels) if self.channels != () else ())
+        object.__setattr__(self, "channels", as_channels(self.channels) if self.channels != () else ())
         object.__setattr__(self, "gates", _names(self.gates))
         if self.arity is not None and (not isinstance(self.arity, (int, np.integer)) or self.arity < 1):
             raise ChannelError(f"rule arity = {self.arity!r} must be a positive integer")
@@ -235,20 +309,20 @@ class NoiseModel:
     Attributes:
         rules: the gate-noise rules (see the module docstring for the override semantics).
         readout: assignment error of every qubit (``None``: perfect readout).
-        readout_overrides: ``((qubit, ReadoutError), ...)`` per-qubit readout errors.
+        readout_overrides: ``((qubit, ReadoutConfusion), ...)`` per-qubit readout errors.
         name: a label (the profile name for loaded profiles).
     """
 
     rules: tuple[NoiseRule, ...] = ()
-    readout: ReadoutError | None = None
-    readout_overrides: tuple[tuple[int, ReadoutError], ...] = ()
+    readout: ReadoutConfusion | None = None
+    readout_overrides: tuple[tuple[int, ReadoutConfusion], ...] = ()
     name: str = "custom"
 
     # ------------------------------------------------------------------ builders
     def add(self, channels: Channel | Sequence[Channel], *, gates=None, arity: int | None = None,
             wires: int | Sequence[int] | None = None) -> "NoiseModel":
         """A new model with the rule "after matching gates, apply ``channels``"."""
-        rule = NoiseRule(_as_channels(channels) if channels != () else (), gates, arity, wires)
+        rule = NoiseRule(as_channels(channels) if channels != () else (), gates, arity, wires)
         return NoiseModel(self.rules + (rule,), self.readout, self.readout_overrides, self.name)
 
     def without_noise(self, *, gates=None, arity: int | None = None, wires=None) -> "NoiseModel":
@@ -256,10 +330,10 @@ class NoiseModel:
         return NoiseModel(self.rules + (NoiseRule((), gates, arity, wires),), self.readout,
                           self.readout_overrides, self.name)
 
-    def with_readout(self, error: ReadoutError | float | None,
+    def with_readout(self, error: ReadoutConfusion | float | None,
                      wires: int | Sequence[int] | None = None) -> "NoiseModel":
         """A new model with readout ``error`` on every qubit, or only on ``wires`` (override)."""
-        if error is not None and not isinstance(error, ReadoutError):
+        if error is not None and not isinstance(error, ReadoutConfusion):
             error = readout_error(float(error))
         if wires is None:
             return NoiseModel(self.rules, error, self.readout_overrides, self.name)
@@ -348,7 +422,7 @@ class NoiseModel:
         return cls(name="ideal")
 
     @classmethod
-    def depolarizing(cls, p1: float = 0.0, p2: float = 0.0, *, readout: float | ReadoutError | None = None,
+    def depolarizing(cls, p1: float = 0.0, p2: float = 0.0, *, readout: float | ReadoutConfusion | None = None,
                      two_qubit: str = "pair") -> "NoiseModel":
         """``p1`` depolarizing after every 1-qubit gate; after every 2-qubit gate either a 2-qubit
         depolarizing ``p2`` on its pair (``two_qubit="pair"``) or a 1-qubit ``p2`` on each wire
@@ -381,7 +455,6 @@ class NoiseModel:
 
 
 _BY_IDENTITY: dict[tuple[int, int], tuple] = {}
-_BY_IDENTITY_MAX = 128
 
 
 def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
@@ -392,191 +465,35 @@ def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
     if hit is not None and hit[0] is model and hit[1] is circuit:
         return hit[2]
     noisy = _apply_by_value(model, circuit)
-    if len(_BY_IDENTITY) >= _BY_IDENTITY_MAX:
+    if len(_BY_IDENTITY) >= IDENTITY_MEMO_SIZE:
         _BY_IDENTITY.pop(next(iter(_BY_IDENTITY)))
     _BY_IDENTITY[key] = (model, circuit, noisy)          # keeps both alive, so ids stay valid
     return noisy
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=APPLY_CACHE_SIZE)
 def _apply_by_value(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
     return model._apply(circuit)
 
 
 # ---------------------------------------------------------------------- profiles
-_CHANNEL_BUILDERS = {
-    "depolarizing": (depolarizing, ("p",), ("num_wires",)),
-    "bit_flip": (bit_flip, ("p",), ()),
-    "phase_flip": (phase_flip, ("p",), ()),
-    "pauli": (pauli_channel, (), ("px", "py", "pz")),
-    "amplitude_damping": (amplitude_damping, ("gamma",), ()),
-    "generalized_amplitude_damping": (generalized_amplitude_damping, ("gamma", "p"), ()),
-    "phase_damping": (phase_damping, ("lam",), ()),
-    "thermal_relaxation": (thermal_relaxation, ("t1", "t2", "time"), ("excited_population",)),
-}
-_TOP_KEYS = {"name", "description", "n_qubits", "one_qubit", "two_qubit", "readout", "timing", "relaxation",
-             "rules", "notes"}
-_TABLE_KEYS = {
-    "one_qubit": {"fidelity", "error", "p", "source"},
-    "two_qubit": {"fidelity", "error", "p", "channel", "source"},
-    "readout": {"error", "p01", "p10", "source"},
-    "timing": {"one_qubit_gate", "two_qubit_gate", "readout", "source"},
-    "relaxation": {"t1", "t2", "excited_population", "apply", "source"},
-}
-
-
-def available_profiles() -> list[str]:
-    """Names of the built-in profiles (``ideal``, ``ionq-aria-like``, ``ionq-forte-like``, ...)."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
-
-
-def _resolve_profile(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
-        if not p.is_file():
-            raise NoiseProfileError(f"noise profile file {str(p)!r} does not exist")
-        return p
-    builtin = PROFILE_DIR / f"{name_or_path}.toml"
-    if not builtin.is_file():
-        raise NoiseProfileError(f"unknown noise profile {name_or_path!r}; built-in profiles: {available_profiles()} "
-                           "(or give the path of a .toml file)")
-    return builtin
-
-
-def _num(where: str, table: dict, key: str, *, lo: float | None = None, hi: float | None = None,
-         required: bool = True, default=None):
-    if key not in table:
-        if required:
-            raise NoiseProfileError(f"{where}: missing key {key!r}")
-        return default
-    v = table[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) and v != math.inf:
-        raise NoiseProfileError(f"{where}: {key} = {v!r} is not a number")
-    v = float(v)
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise NoiseProfileError(f"{where}: {key} = {v!r} must lie in [{lo}, {hi}]")
-    return v
-
-
-def _table(where: str, data: dict, key: str) -> dict | None:
-    t = data.get(key)
-    if t is None:
-        return None
-    if not isinstance(t, dict):
-        raise NoiseProfileError(f"{where}: [{key}] must be a table")
-    extra = sorted(set(t) - _TABLE_KEYS[key])
-    if extra:
-        raise NoiseProfileError(f"{where}: unknown keys {extra} in [{key}] (allowed: {sorted(_TABLE_KEYS[key])})")
-    return t
-
-
-def _gate_error(where: str, t: dict, num_wires: int) -> float:
-    """Depolarizing ``p`` from ``fidelity`` (average gate fidelity), ``error`` (= 1 - fidelity) or ``p``."""
-    given = [k for k in ("fidelity", "error", "p") if k in t]
-    if len(given) != 1:
-        raise NoiseProfileError(f"{where}: give exactly one of fidelity / error / p (got {given})")
-    k = given[0]
-    if k == "p":
-        return _num(where, t, "p", lo=0.0, hi=1.0)
-    f = _num(where, t, "fidelity", lo=0.0, hi=1.0) if k == "fidelity" else 1.0 - _num(where, t, "error", lo=0.0, hi=1.0)
-    try:
-        return depolarizing_from_fidelity(f, num_wires)
-    except ChannelError as exc:
-        raise NoiseProfileError(f"{where}: {exc}") from None
-
-
 def load_profile(name_or_path: str | Path) -> NoiseModel:
-    """A :class:`NoiseModel` from a built-in profile name or a TOML file.
-
-    Schema (every table may carry a ``source`` string; the built-in files cite one for every
-    number)::
-
-        name = "my-device"
-        [one_qubit]   fidelity = 0.9995   # or error = 5e-4, or p = 7.5e-4 (depolarizing, Pauli form)
-        [two_qubit]   fidelity = 0.996    #   two_qubit.channel = "pair" (default) or "each"
-        [readout]     error = 0.0039      # or p01 = ..., p10 = ...
-        [timing]      one_qubit_gate = 135e-6   two_qubit_gate = 600e-6   (seconds)
-        [relaxation]  t1 = 10.0  t2 = 1.0  apply = false   # thermal relaxation during gates
-        [[rules]]     channel = "amplitude_damping"  gamma = 1e-4  gates = ["RY"]  wires = [0]
-
-    Fidelities are average gate fidelities (as randomized benchmarking reports them) and are
-    converted to depolarizing ``p`` by :func:`~qsim.noise.channels.depolarizing_from_fidelity`.
+    """A :class:`NoiseModel` from a built-in profile name or a TOML file (read and validated by
+    :func:`qsim.noise.profiles.read_profile`, whose docstring gives the schema): the profile's
+    rules in file order, then its readout confusion.
 
     Raises:
         ProfileError: unknown name, missing file, TOML syntax error, unknown keys, or values out
             of range, naming the file and key.
     """
-    path = _resolve_profile(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise NoiseProfileError(f"{path}: invalid TOML: {exc}") from None
-    where = str(path)
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise NoiseProfileError(f"{where}: unknown top-level keys {unknown} (allowed: {sorted(_TOP_KEYS)})")
-    model = NoiseModel(name=str(data.get("name", path.stem)))
-    t1q = _table(where, data, "one_qubit")
-    if t1q is not None:
-        p1 = _gate_error(f"{where} [one_qubit]", t1q, 1)
-        if p1:
-            model = model.add(depolarizing(p1), arity=1)
-    t2q = _table(where, data, "two_qubit")
-    if t2q is not None:
-        mode = t2q.get("channel", "pair")
-        if mode not in ("pair", "each"):
-            raise NoiseProfileError(f"{where} [two_qubit]: channel = {mode!r} must be 'pair' or 'each'")
-        p2 = _gate_error(f"{where} [two_qubit]", t2q, 2 if mode == "pair" else 1)
-        if p2:
-            model = model.add(depolarizing(p2, 2) if mode == "pair" else depolarizing(p2), arity=2)
-    ro = _table(where, data, "readout")
-    if ro is not None:
-        w = f"{where} [readout]"
-        if "error" in ro:
-            e = _num(w, ro, "error", lo=0.0, hi=1.0)
-            model = model.with_readout(readout_error(e, e))
-        else:
-            model = model.with_readout(readout_error(_num(w, ro, "p01", lo=0.0, hi=1.0),
-                                                     _num(w, ro, "p10", lo=0.0, hi=1.0)))
-    rel = _table(where, data, "relaxation")
-    if rel is not None and rel.get("apply", False):
-        w = f"{where} [relaxation]"
-        tim = _table(where, data, "timing") or {}
-        t1 = _num(w, rel, "t1", lo=0.0)
-        t2 = _num(w, rel, "t2", lo=0.0)
-        pe = _num(w, rel, "excited_population", lo=0.0, hi=1.0, required=False, default=0.0)
-        for arity, key in ((1, "one_qubit_gate"), (2, "two_qubit_gate")):
-            dt = _num(f"{where} [timing]", tim, key, lo=0.0)
-            try:
-                model = model.add(thermal_relaxation(t1, t2, dt, pe), arity=arity)
-            except ChannelError as exc:
-                raise NoiseProfileError(f"{w}: {exc}") from None
-    rules = data.get("rules", [])
-    if not isinstance(rules, list):
-        raise NoiseProfileError(f"{where}: [[rules]] must be an array of tables")
-    for i, r in enumerate(rules):
-        model = _profile_rule(f"{where} [[rules]] #{i}", r, model)
-    log.debug("loaded noise profile %s from %s", model.name, path)
+    profile = read_profile(name_or_path)
+    model = NoiseModel(name=profile.name)
+    for r in profile.rules:
+        try:
+            model = model.add(r.channel, gates=r.gates, arity=r.arity, wires=r.wires)
+        except ChannelError as exc:
+            raise NoiseProfileError(f"{r.where}: {exc}") from None
+    if profile.readout is not None:
+        model = model.with_readout(profile.readout)
+    log.debug("loaded noise profile %s from %s", model.name, profile.path)
     return model
-
-
-def _profile_rule(where: str, r: dict, model: NoiseModel) -> NoiseModel:
-    if not isinstance(r, dict) or "channel" not in r:
-        raise NoiseProfileError(f"{where}: a rule needs a 'channel' key")
-    kind = r["channel"]
-    if kind not in _CHANNEL_BUILDERS:
-        raise NoiseProfileError(f"{where}: unknown channel {kind!r} (known: {sorted(_CHANNEL_BUILDERS)})")
-    fn, req, opt = _CHANNEL_BUILDERS[kind]
-    allowed = set(req) | set(opt) | {"channel", "gates", "arity", "wires", "source"}
-    extra = sorted(set(r) - allowed)
-    if extra:
-        raise NoiseProfileError(f"{where}: unknown keys {extra} for channel {kind!r}")
-    kwargs = {k: _num(where, r, k) for k in req}
-    for k in opt:
-        if k in r:
-            kwargs[k] = int(r[k]) if k == "num_wires" else _num(where, r, k)
-    try:
-        ch = fn(**kwargs)
-        return model.add(ch, gates=r.get("gates"), arity=r.get("arity"), wires=r.get("wires"))
-    except ChannelError as exc:
-        raise NoiseProfileError(f"{where}: {exc}") from None

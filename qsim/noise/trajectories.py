@@ -32,14 +32,16 @@ import numpy as np
 from ..backends import numba_backend as nb
 from ..circuit import Circuit, CircuitError, Input, Operation
 from ..gates import U3
+from ..measure import basis_change_ops, readout_observables, rng_from
 from ..observables import as_observables
+from ..precision import BYTES_PER_AMPLITUDE
 from ..program import lower
 from ..validate import check_batch
 from .channels import Channel
 from .models import NoiseModel, NoisyCircuit, as_noisy
-from .shots import basis_change_ops, readout_observables, rng_from
 
-__all__ = ["TrajectoryResult", "run_trajectories", "TRAJECTORY_MEMORY_BYTES", "DEFAULT_TRAJECTORIES"]
+__all__ = ["TrajectoryResult", "run_trajectories", "TRAJECTORY_MEMORY_BYTES", "DEFAULT_TRAJECTORIES", "FIRST_ROUND",
+           "STATES_PER_ROW", "AMPLITUDE_BYTES", "MIN_KRAUS_PROBABILITY"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,13 @@ log = logging.getLogger(__name__)
 TRAJECTORY_MEMORY_BYTES = 1 << 30
 #: Trajectories when neither a count nor a target standard error is given.
 DEFAULT_TRAJECTORIES = 1000
+#: State vectors held per trajectory row (the state, the kernels' output copy, a temporary).
+STATES_PER_ROW = 3
+#: Bytes of one amplitude: trajectories run in complex128 only.
+AMPLITUDE_BYTES = BYTES_PER_AMPLITUDE["complex128"]
+#: Floor of a drawn Kraus branch's probability ``p_a`` before dividing by ``√p_a``: a branch is
+#: drawn with probability ``p_a``, so only round-off can pick one with ``p_a = 0``.
+MIN_KRAUS_PROBABILITY = 1e-300
 #: Trajectories in the first round of an adaptive run (``target_stderr``); later rounds are
 #: sized from the observed standard error.
 FIRST_ROUND = 64
@@ -156,7 +165,7 @@ def _apply_kraus_site(psi: np.ndarray, site: _KrausSite, n: int, rng) -> None:
     p /= p.sum(axis=1, keepdims=True)
     cum = np.cumsum(p, axis=1)
     pick = np.minimum((rng.random(psi.shape[0])[:, None] > cum).sum(axis=1), kr.shape[0] - 1)
-    mats = kr[pick] / np.sqrt(np.maximum(p[np.arange(psi.shape[0]), pick], 1e-300))[:, None, None]
+    mats = kr[pick] / np.sqrt(np.maximum(p[np.arange(psi.shape[0]), pick], MIN_KRAUS_PROBABILITY))[:, None, None]
     nb.apply_matrix(psi, mats, site.wires, n)
 
 
@@ -209,7 +218,7 @@ def run_trajectories(circuit: Circuit | NoisyCircuit, observables, weights=None,
         total = max_trajectories
     rng = rng_from(seed)
     layout = _layout(noisy)
-    mem_rows = max(2, memory_bytes // max(1, 3 * B * (2**n) * 16))
+    mem_rows = max(2, memory_bytes // max(1, STATES_PER_ROW * B * (2**n) * AMPLITUDE_BYTES))
     s1 = np.zeros((B, len(obs)))
     s2 = np.zeros((B, len(obs)))
     probs = [np.zeros((B, 2**n)) for _ in bases]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
 import pytest
 
+import bench.adapters.head
 from bench.adapters.base import Adapter, Prepared
 from bench.adapters.head import Head
 from bench.adapters.qhybrid import QHybrid
@@ -143,7 +143,7 @@ def _fake_hybrid_step(losses):
 
 
 def test_head_rows_check_the_first_loss(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.hybrid_step",
+    monkeypatch.setattr(bench.adapters.head, "hybrid_step",
                         _fake_hybrid_step({"qhybrid": 0.693, "pennylane-lightning": 0.693 + 1e-6,
                                            "torch-statevector": 0.5}))
     size = [(4, 8)]
@@ -155,6 +155,6 @@ def test_head_rows_check_the_first_loss(tmp_path, monkeypatch):
 
 
 def test_head_unavailable_implementation_is_skipped(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.hybrid_step", _fake_hybrid_step({"qhybrid": 0.7}))
+    monkeypatch.setattr(bench.adapters.head, "hybrid_step", _fake_hybrid_step({"qhybrid": 0.7}))
     rec = _run(Head("torch-statevector"), "HEAD", [(4, 8)], tmp_path, dtype="float64")[0]
     assert rec["status"] == "skipped" and "not available" in rec["reason"]

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from energy.circuits import (CircuitError, CircuitSpec, HardwareEfficient, PaperHead,
+from energy.circuits import (EnergyCircuitError, CircuitSpec, HardwareEfficient, PaperHead,
                              family_from_factory, spec_from_circuit, spec_from_wires,
                              two_qubit_equivalent)
 
@@ -77,7 +77,7 @@ def test_duck_typed_qsim_circuit():
     ],
 )
 def test_bad_circuits_are_rejected(circuit, message):
-    with pytest.raises(CircuitError, match=message):
+    with pytest.raises(EnergyCircuitError, match=message):
         spec_from_circuit(circuit)
 
 
@@ -86,7 +86,7 @@ def test_three_wire_gates_decompose_as_toffoli():
 
 
 def test_paper_head_rejects_connectivity_beyond_width():
-    with pytest.raises(CircuitError, match="connectivity = 3"):
+    with pytest.raises(EnergyCircuitError, match="connectivity = 3"):
         PaperHead(connectivity=3)(3)
 
 
@@ -97,7 +97,7 @@ def test_factory_family_from_module_reference(monkeypatch):
     family = family_from_factory("fake_qsim_heads:head")
     spec = family(6)
     assert isinstance(spec, CircuitSpec) and spec.counts == {1: 18, 2: 12}
-    with pytest.raises(CircuitError, match="expected 'package.module:function'"):
+    with pytest.raises(EnergyCircuitError, match="expected 'package.module:function'"):
         family_from_factory("no_colon")
-    with pytest.raises(CircuitError, match="fake_qsim_heads:missing"):
+    with pytest.raises(EnergyCircuitError, match="fake_qsim_heads:missing"):
         family_from_factory("fake_qsim_heads:missing")

@@ -60,7 +60,7 @@ def test_nvml_power_is_a_reading_or_none():
 def test_measured_cpu_profile_without_rapl_scales_power_per_core(tmp_path, monkeypatch):
     import energy.measure as measure
 
-    monkeypatch.setattr(measure, "_cores", lambda: 8)
+    monkeypatch.setattr(measure, "usable_cores", lambda: 8)
     cpu = load_profile("cpu")
     profile, reading = measured_cpu_profile(cpu, nbytes=2 * 2**20, repeats=2, rapl_root=tmp_path)
     assert profile.name == "cpu (measured)"

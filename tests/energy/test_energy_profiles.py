@@ -2,7 +2,7 @@
 
 import pytest
 
-from energy.profiles import (FIELDS, Kind, ProfileError, Schedule, builtin_profile_names,
+from energy.profiles import (FIELDS, Kind, EnergyProfileError, Schedule, builtin_profile_names,
                              load_profile, parse_profile)
 
 REQUIRED_BUILTINS = {"cpu", "a100", "h100", "h200", "dgx-h100", "frontier", "ionq-aria",
@@ -92,22 +92,22 @@ def test_user_profile_file_loads(tmp_path):
 def test_bad_profiles_are_rejected_with_the_field_named(mutate, message):
     data = _good_simulator()
     mutate(data)
-    with pytest.raises(ProfileError, match=message):
+    with pytest.raises(EnergyProfileError, match=message):
         parse_profile(data, "bad.toml")
 
 
 def test_qpu_needs_a_known_schedule():
     data = {"name": "q", "kind": "qpu", "schedule": "parallel"}
-    with pytest.raises(ProfileError, match=r"'schedule' = 'parallel': must be one of"):
+    with pytest.raises(EnergyProfileError, match=r"'schedule' = 'parallel': must be one of"):
         parse_profile(data, "q.toml")
 
 
 def test_unknown_profile_and_invalid_toml(tmp_path):
-    with pytest.raises(ProfileError, match="unknown profile 'h900'"):
+    with pytest.raises(EnergyProfileError, match="unknown profile 'h900'"):
         load_profile("h900")
     bad = tmp_path / "broken.toml"
     bad.write_text("name = \n")
-    with pytest.raises(ProfileError, match="'broken.toml': invalid TOML"):
+    with pytest.raises(EnergyProfileError, match="'broken.toml': invalid TOML"):
         load_profile(bad)
 
 
@@ -116,7 +116,26 @@ def test_with_constant_validates_and_records_the_source():
     changed = h100.with_constant("efficiency", 0.5, source="bench fit", tag="M")
     assert changed["efficiency"] == 0.5 and changed.constants["efficiency"].tag == "M"
     assert h100["efficiency"] == 0.7
-    with pytest.raises(ProfileError, match="'efficiency' = 0: must be > 0"):
+    with pytest.raises(EnergyProfileError, match="'efficiency' = 0: must be > 0"):
         h100.with_constant("efficiency", 0.0, source="x")
-    with pytest.raises(ProfileError, match="unknown field 't_2q' for a simulator profile"):
+    with pytest.raises(EnergyProfileError, match="unknown field 't_2q' for a simulator profile"):
         h100.with_constant("t_2q", 1.0, source="x")
+
+
+def test_old_error_names_are_deprecated_aliases():
+    """energy's errors are named apart from qsim's (EnergyProfileError, EnergyCircuitError); the old names
+    still work for one release, with a DeprecationWarning."""
+    import energy
+    import energy.circuits
+    import energy.profiles
+
+    for module, old, new in ((energy.profiles, "ProfileError", energy.profiles.EnergyProfileError),
+                             (energy.circuits, "CircuitError", energy.circuits.EnergyCircuitError),
+                             (energy, "ProfileError", energy.profiles.EnergyProfileError),
+                             (energy, "CircuitError", energy.circuits.EnergyCircuitError)):
+        with pytest.warns(DeprecationWarning, match=f"renamed {new.__name__}"):
+            assert getattr(module, old) is new
+    with pytest.raises(AttributeError):
+        energy.profiles.NoSuchError  # noqa: B018
+    with pytest.raises(EnergyProfileError, match="unknown profile"):
+        load_profile("h900")

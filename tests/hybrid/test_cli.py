@@ -164,11 +164,24 @@ def test_threads_option(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# bench / energy delegation
+# Sub-commands found by entry point (group qhybrid.commands)
 
 
-def test_delegated_subcommands(monkeypatch, capsys):
-    fake = types.ModuleType("bench.cli")
+def test_every_subcommand_is_an_installed_entry_point():
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=cli.COMMAND_GROUP)}
+    assert set(found) == {"train", "evaluate", "bench", "energy"}
+    assert found["train"].load() is cli.TRAIN and found["evaluate"].load() is cli.EVALUATE
+    for ep in found.values():
+        command = ep.load()
+        assert isinstance(command.help, str) and command.help
+        assert callable(command.add_arguments) and callable(command.run)
+
+
+def test_dispatch_loads_only_the_command_it_runs(monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
     seen = {}
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,20 +191,37 @@ def test_delegated_subcommands(monkeypatch, capsys):
         seen["qubits"] = args.qubits
         return 7
 
-    fake.add_arguments, fake.run = add_arguments, run
-    monkeypatch.setitem(cli.DELEGATED, "bench", ("fake_bench_cli_for_test", "test"))
+    fake = types.ModuleType("fake_bench_cli_for_test")
+    fake.COMMAND = types.SimpleNamespace(help="a fake benchmark", add_arguments=add_arguments, run=run)
     monkeypatch.setitem(__import__("sys").modules, "fake_bench_cli_for_test", fake)
+    group = cli.COMMAND_GROUP
+    points = {"bench": EntryPoint("bench", "fake_bench_cli_for_test:COMMAND", group),
+              "energy": EntryPoint("energy", "no_such_pkg_for_test.cli:COMMAND", group)}  # never loaded
+    monkeypatch.setattr(cli, "_entry_points", lambda: points)
     assert cli.main(["-v", "bench", "--qubits", "12"]) == 7 and seen == {"qubits": 12}
+    with pytest.raises(ModuleNotFoundError):  # --help loads every command
+        cli.main(["--help"])
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--qubitz", "1"])
+    assert exc.value.code == cli.EXIT_USAGE and "--qubitz" in capsys.readouterr().err
 
-    monkeypatch.setitem(cli.DELEGATED, "energy", ("no_such_pkg_for_test.cli", "test"))
-    rc, err = _run(["energy"], capsys)
-    assert rc == cli.EXIT_USAGE and "has no no_such_pkg_for_test.cli module" in err
 
-    broken = types.ModuleType("broken_cli_for_test")
-    monkeypatch.setitem(__import__("sys").modules, "broken_cli_for_test", broken)
-    monkeypatch.setitem(cli.DELEGATED, "energy", ("broken_cli_for_test", "test"))
-    rc, err = _run(["energy"], capsys)
-    assert rc == cli.EXIT_USAGE and "lacks add_arguments, run" in err
+def test_the_qhybrid_script_runs_other_packages_commands_without_importing_them_for_train(tmp_path):
+    """``qhybrid energy`` reaches energy.cli through its entry point; ``qhybrid evaluate`` imports neither
+    bench.cli nor energy.cli (hybrid.cli imports nothing of theirs)."""
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("qhybrid")
+    argv = [script] if script else [sys.executable, "-m", "hybrid.cli"]
+    done = subprocess.run([*argv, "energy", "--list-profiles"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ionq-forte" in done.stdout, done.stderr
+    probe = ("import sys; from hybrid import cli; rc = cli.main(['evaluate', sys.argv[1]]); "
+             "sys.exit(90 if {'bench.cli', 'energy.cli'} & set(sys.modules) else rc)")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "missing")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == cli.EXIT_DATA and "run folder not found" in done.stderr
 
 
 def test_help_lists_every_subcommand(capsys):

@@ -110,13 +110,15 @@ def test_only_needed_gradients(data, monkeypatch):
     # no tensor needs a gradient: no graph at all
     assert circuit_expval(circ, OBS, w.detach(), x_fixed).grad_fn is None
     # param-shift shifts only the references whose gradient is needed
+    import qsim.grad.methods as front
+
     calls = []
-    real = hf.qsim.expval
-    monkeypatch.setattr(hf.qsim, "expval", lambda *a_, **k: calls.append(1) or real(*a_, **k))
+    real = front.expval
+    monkeypatch.setattr(front, "expval", lambda *a_, **k: calls.append(1) or real(*a_, **k))
     w2 = w.detach().clone().requires_grad_()
     circuit_expval(circ, OBS, w2, x_fixed, execution=Execution(gradient="param_shift")).sum().backward()
     n_weight_refs = sum(isinstance(p, Weight) for o in circ.ops for p in o.params)
-    assert len(calls) == 1 + 2 * n_weight_refs
+    assert len(calls) == 1 + 2 * n_weight_refs          # the unshifted values, then two per weight reference
 
 
 def test_no_inputs_no_weights():
@@ -167,33 +169,39 @@ def test_execution_json_round_trip_and_errors():
 # --------------------------------------------------------------------------------------------
 # Noise (qsim.noise)
 
-needs_noise = pytest.mark.skipif(hf.noise_module() is None, reason="this qsim has no qsim.noise")
 NOISE = {"p1": 0.02, "p2": 0.05, "readout": 0.03}
 
 
-def test_noise_without_qsim_noise(monkeypatch):
-    monkeypatch.setattr(hf, "noise_module", lambda: None)
-    with pytest.raises(RuntimeError, match="noise models need qsim.noise"):
-        Execution(noise=NOISE)
+def test_noise_options_an_engine_cannot_honour_raise(data):
+    """backend, precision and fusion reach the noisy engine or are refused (never dropped)."""
+    circ, w, x, _ = data
+    with pytest.raises(qsim.InputError, match="backend 'cupy' with noise"):
+        circuit_expval(circ, OBS, w, x, execution=Execution(noise=NOISE, backend="cupy"))
+    ref = circuit_expval(circ, OBS, w, x, execution=Execution(noise=NOISE))
+    oracle = circuit_expval(circ, OBS, w, x, execution=Execution(noise=NOISE, backend="numpy"))
+    unfused = circuit_expval(circ, OBS, w, x, execution=Execution(noise=NOISE, fusion=0))
+    torch.testing.assert_close(oracle, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(unfused, ref, atol=1e-12, rtol=0)
+    single = circuit_expval(circ, OBS, w.float(), x.float(), execution=Execution(noise=NOISE))
+    assert single.dtype == torch.float32          # simulated in double, returned in the tensors' dtype
+    torch.testing.assert_close(single.double(), ref, atol=1e-6, rtol=0)
 
 
-@needs_noise
 def test_noise_values_match_qsim_noise(data):
-    from qsim.noise import NoiseModel, expval_noisy
+    from qsim.noise import NoiseModel
 
     circ, w, x, a = data
     psi = _unit(a.detach())
     ex = Execution(noise=NOISE)
     assert Execution.from_dict(ex.to_dict()) == ex
     got = circuit_expval(circ, OBS, w, x, psi, execution=ex)
-    ref = expval_noisy(circ, OBS, w.detach().numpy(), x.detach().numpy(), psi.numpy(),
-                       model=NoiseModel.depolarizing(**NOISE))
+    ref = qsim.expval(circ, OBS, w.detach().numpy(), x.detach().numpy(), psi.numpy(),
+                      noise=NoiseModel.depolarizing(**NOISE))
     np.testing.assert_allclose(got.detach().numpy(), ref, atol=1e-12)
     exact = circuit_expval(circ, OBS, w, x, psi)
     assert not torch.allclose(got, exact, atol=1e-3)      # the noise does something
 
 
-@needs_noise
 def test_noise_gradcheck_adjoint_and_param_shift(data):
     circ, w, x, a = data
     ex = Execution(noise=NOISE)
@@ -204,7 +212,6 @@ def test_noise_gradcheck_adjoint_and_param_shift(data):
                                     fast_mode=True)
 
 
-@needs_noise
 def test_noise_specs():
     from qsim.noise import NoiseModel
 
@@ -223,7 +230,6 @@ def test_noise_specs():
         Execution(noise=0.01)
 
 
-@needs_noise
 def test_noise_with_shots_straight_through():
     circ = qsim.Circuit(1, (op(RY, 0, Weight(0)),))
     w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)

@@ -110,7 +110,7 @@ def test_failed_write_leaves_the_old_run_whole(tmp_path, data_args, capsys, monk
     """Issue 10 finding 4: a full disk while writing a rerun used to leave the new config.json beside the old
     model (and `evaluate` reported the old model under the new config); now the run is written aside, the
     failure is one line (exit 2) and the old run folder is exactly as it was, with no temporary left."""
-    import hybrid.training
+    import hybrid.checkpoints
 
     out = tmp_path / "run"
     assert cli.main(["train", *data_args, "--baseline", "logreg", "--out", str(out)]) == 0
@@ -120,7 +120,7 @@ def test_failed_write_leaves_the_old_run_whole(tmp_path, data_args, capsys, monk
     def full_disk(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(hybrid.training, "save_checkpoint", full_disk)
+    monkeypatch.setattr(hybrid.checkpoints, "save_checkpoint", full_disk)
     rc, err = _run(["train", *data_args, "--baseline", "mlp-0", "--epochs", "1", "--out", str(out), "--overwrite"],
                    capsys)
     assert rc == cli.EXIT_USAGE and "Traceback" not in err
@@ -272,3 +272,73 @@ def test_resume_refuses_a_partial_run_of_other_settings(tmp_path, data_args, cap
     rc, err = _run(["train", *data_args, *TINY_HEAD, "--epochs", "4", "--out", str(out), "--resume"], capsys)
     assert rc == cli.EXIT_USAGE and "TrainConfig.epochs=3, this run has 4" in err
     assert (tmp_path / "run.partial" / "resume.pt").is_file()          # kept for a correct --resume
+
+
+# --------------------------------------------------------------------------------------------
+# Run assembly belongs to the run: the environment read once, the files used recorded, head overrides
+
+
+def test_data_config_reads_the_environment_once_and_explicit_values_win(monkeypatch, tmp_path):
+    from hybrid.experiment import DataConfig
+
+    assert DataConfig().resolved() == DataConfig()                          # nothing set: the hub, encode
+    monkeypatch.setenv("QHYBRID_DATA", str(tmp_path / "sst2"))
+    monkeypatch.setenv("QHYBRID_EMBEDDINGS", str(tmp_path / "e.npz"))
+    got = DataConfig(seed=3).resolved()
+    assert (got.data, got.embeddings, got.seed) == (str(tmp_path / "sst2"), str(tmp_path / "e.npz"), 3)
+    assert DataConfig(data="mine", embeddings="mine.npz").resolved() == DataConfig(data="mine", embeddings="mine.npz")
+    assert DataConfig().resolved(precomputed=False).embeddings is None     # a fine-tuned body re-encodes
+
+
+def test_a_run_records_the_files_it_took_from_the_environment(tmp_path, sst2_dir, minilm_npz, monkeypatch):
+    """A run whose data and embeddings came from $QHYBRID_DATA / $QHYBRID_EMBEDDINGS used to record
+    "embeddings": null, so evaluating it needed the same environment; it now records the files, and
+    evaluates without the variables."""
+    from hybrid.experiment import DataConfig, RunConfig, evaluate_run, read_run_config, train_run
+
+    monkeypatch.setenv("QHYBRID_DATA", str(sst2_dir))
+    monkeypatch.setenv("QHYBRID_EMBEDDINGS", str(minilm_npz))
+    result = train_run(RunConfig(model="logreg", data=DataConfig(max_test=100), reference=False), tmp_path / "run")
+    cfg, record = read_run_config(tmp_path / "run")
+    assert record["data"]["embeddings"] == str(minilm_npz.resolve()) == cfg.data.embeddings
+    assert record["data"]["data"] == str(sst2_dir.resolve())
+    assert record["data_info"]["embeddings"] == str(minilm_npz)
+    monkeypatch.delenv("QHYBRID_DATA")
+    monkeypatch.delenv("QHYBRID_EMBEDDINGS")
+    again = evaluate_run(tmp_path / "run", "test")
+    assert again["n"] == 100 and again["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"])
+
+
+def test_head_overrides_are_part_of_the_run_config():
+    from hybrid.experiment import RunConfig
+    from hybrid.head import preset
+
+    overrides = {"encoder.layers": 1, "qpu.reuploads": 1, "n_encoders": 1}
+    cfg = RunConfig(head_overrides=overrides)
+    expected = preset("default", 384)
+    expected.encoder.layers, expected.qpu.reuploads, expected.n_encoders = 1, 1, 1
+    assert cfg.head_for(384) == expected and RunConfig.from_json(cfg.to_json()) == cfg
+    resolved = cfg.for_input_dim(384)
+    assert resolved.head == expected and resolved.head_overrides is None
+    assert RunConfig().with_head_changes(overrides, 384) == resolved
+    assert RunConfig(model="mlp-matched", head_overrides=overrides).head_for(384) == expected
+    with pytest.raises(ValueError, match=r"quantum-head options \['qpu.reuploads'\] do not apply to the baseline"):
+        RunConfig(model="logreg", head_overrides={"qpu.reuploads": 2})
+    with pytest.raises(ValueError, match="unknown head setting 'qpu.nothing.deep'"):
+        RunConfig(head_overrides={"qpu.nothing.deep": 1}).head_for(384)
+    with pytest.raises(ValueError, match="head_overrides must map dotted head settings"):
+        RunConfig(head_overrides=[("qpu.reuploads", 2)])
+
+
+def test_train_run_applies_head_overrides_after_loading_the_data(tmp_path, sst2_dir, minilm_npz):
+    """The Python API expresses "the default preset with other settings" without the CLI: train_run applies
+    RunConfig.head_overrides once the embedding size is known and records the head they give."""
+    from hybrid.experiment import DataConfig, RunConfig, read_run_config, train_run
+
+    cfg = RunConfig(data=DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), max_test=50), reference=False,
+                    train={"epochs": 1, "progress": False, "patience": None},
+                    head_overrides={"n_encoders": 1, "encoder.layers": 1, "qpu.reuploads": 1})
+    result = train_run(cfg, tmp_path / "run")
+    back, record = read_run_config(tmp_path / "run")
+    assert back.head == cfg.head_for(384) and back.head_overrides is None and record["head_overrides"] is None
+    assert result.metrics["parameters"] == back.head.parameter_counts()["total"]

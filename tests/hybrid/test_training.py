@@ -14,16 +14,7 @@ from torch import nn
 
 from hybrid.baselines import MLPHead
 from hybrid.seeding import deterministic, seed_everything
-from hybrid.training import (
-    Checkpoint,
-    History,
-    TrainConfig,
-    evaluate,
-    fit,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-)
+from hybrid.training import History, TrainConfig, evaluate, fit, predict
 
 
 def _quiet(**kw) -> TrainConfig:
@@ -141,17 +132,17 @@ def test_config_json_round_trip():
         ({"learning_rate": 0.1}, "unknown TrainConfig keys ['learning_rate']"),
         ({"optimizer": "sgd"}, "optimizer must be one of"),
         ({"scheduler": "step"}, "scheduler must be one of"),
-        ({"lr": 0}, "lr must be > 0"),
-        ({"lr": "fast"}, "lr must be float"),
-        ({"lr": float("nan")}, "lr must be finite"),
+        ({"lr": 0}, "lr must be a finite positive number, got 0.0"),
+        ({"lr": "fast"}, "lr must be a number, got 'fast'"),
+        ({"lr": float("nan")}, "lr must be a finite positive number, got nan"),
         ({"weight_decay": -1}, "weight_decay must be >= 0"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
-        ({"batch_size": 2.5}, "batch_size must be int, got 2.5"),
-        ({"epochs": True}, "epochs must be int"),
+        ({"batch_size": 2.5}, "batch_size must be an integer, got 2.5"),
+        ({"epochs": True}, "epochs must be an integer, got True"),
         ({"gamma": 1.5}, "gamma must be <= 1"),
         ({"min_lr": 1.0}, "min_lr must be <= 0.001"),
         ({"patience": 0}, "patience must be >= 1"),
-        ({"seed": -1}, "seed must be >= 0"),
+        ({"seed": -1}, "seed must be in [0, 4294967295], got -1"),
         ({"device": "gpu0"}, "bad device 'gpu0'"),
         ({"progress": "yes"}, "progress must be true or false"),
     ],
@@ -165,43 +156,8 @@ def test_config_errors(data, fragment):
 def test_config_json_errors():
     with pytest.raises(ValueError, match="not valid"):
         TrainConfig.from_json("{lr: 1}")
-    with pytest.raises(ValueError, match="expects a mapping"):
+    with pytest.raises(ValueError, match="TrainConfig: expected a JSON object, got list"):
         TrainConfig.from_dict([1, 2])
-
-
-# -------------------------------------------------------------------------------- checkpoints
-
-
-def test_checkpoint_round_trip(tmp_path, separable_problem):
-    Xtr, ytr, *_ = separable_problem
-    seed_everything(1)
-    model = MLPHead(Xtr.shape[1], 5)
-    cfg = _quiet(epochs=2)
-    h = fit(model, Xtr, ytr, config=cfg)
-    path = save_checkpoint(tmp_path / "run" / "head.pt", model, cfg,
-                           extra={"history": h.to_dict(), "model": {"hidden": 5}})
-    assert path.is_file() and not list(path.parent.glob(".*.tmp"))
-    fresh = MLPHead(Xtr.shape[1], 5)
-    ckpt = load_checkpoint(path, fresh)
-    assert isinstance(ckpt, Checkpoint) and ckpt.config == cfg
-    assert ckpt.extra["model"] == {"hidden": 5} and ckpt.model_class.endswith("MLPHead")
-    np.testing.assert_array_equal(predict(fresh, Xtr), predict(model, Xtr))
-    with pytest.raises(ValueError, match="do not fit MLPHead"):
-        load_checkpoint(path, MLPHead(Xtr.shape[1], 6))
-
-
-def test_checkpoint_errors(tmp_path):
-    model = MLPHead(4, 0)
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "none.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
-    torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a qhybrid-checkpoint file"):
-        load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(TypeError, match="JSON-serialisable"):
-        save_checkpoint(tmp_path / "x.pt", model, extra={"array": np.zeros(2)})
 
 
 def test_deterministic_context_restores_state():
@@ -349,12 +305,3 @@ def test_cuda_device_without_cuda_is_a_config_error():
     with pytest.raises(ValueError, match=r"device='cuda:1'"):
         TrainConfig.from_dict({"device": "cuda:1"})
     assert TrainConfig.from_dict(readable_train_dict({"device": "cuda", "lr": 0.5})).device == "cpu"
-
-
-def test_checkpoint_that_does_not_fit_is_one_line(tmp_path):
-    """Issue 10 finding 10: weights that do not fit the model are reported in one line (torch's message
-    spans several)."""
-    path = save_checkpoint(tmp_path / "m.pt", MLPHead(4, 3))
-    with pytest.raises(ValueError) as info:
-        load_checkpoint(path, MLPHead(5, 3))
-    assert "\n" not in str(info.value) and "size mismatch" in str(info.value)

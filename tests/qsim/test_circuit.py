@@ -159,3 +159,26 @@ def test_numpy_backend_is_double_only():
         expval(c, z_each(1), [0.1], backend="numpy", precision="single")
     with pytest.raises(CircuitError, match="numpy reference backend runs in double precision only"):
         vjp(c, z_each(1), np.ones((1, 1)), [0.1], backend="numpy", precision="single")
+
+
+# ---------------------------------------------------------------------- angle references carry their behaviour
+def test_references_angle_shifted_source():
+    """``angle`` per sample (vectorised over the batch), ``shifted`` and ``source``/``affine`` against
+    the definitions ``scale · w[i] + offset``, ``scale · x[b, i] + offset``, ``value``."""
+    from qsim.circuit import SRC_CONST, SRC_INPUT, SRC_WEIGHT
+    from qsim.program import SRC_CONST as P_CONST, SRC_INPUT as P_INPUT, SRC_WEIGHT as P_WEIGHT
+
+    assert (SRC_CONST, SRC_WEIGHT, SRC_INPUT) == (P_CONST, P_WEIGHT, P_INPUT)
+    rng = np.random.default_rng(4)
+    w, x = rng.normal(size=3), rng.normal(size=(5, 2))
+    wr, xr, cr = Weight(2, 0.5, 0.1), Input(1, 2.0, -0.3), Const(0.7)
+    assert wr.angle(w, x) == pytest.approx(0.5 * w[2] + 0.1)
+    np.testing.assert_allclose(xr.angle(w, x), [2.0 * x[b, 1] - 0.3 for b in range(5)])
+    assert cr.angle(w, x) == 0.7 and cr.value == 0.7
+    assert (wr.source, xr.source, cr.source) == (SRC_WEIGHT, SRC_INPUT, SRC_CONST)
+    assert wr.affine == (SRC_WEIGHT, 2, 0.5, 0.1) and xr.affine == (SRC_INPUT, 1, 2.0, -0.3)
+    assert cr.affine == (SRC_CONST, 0, 0.0, 0.7)
+    for ref in (wr, xr, cr):
+        s = ref.shifted(0.25)
+        assert type(s) is type(ref) and s.source == ref.source
+        np.testing.assert_allclose(np.asarray(s.angle(w, x)), np.asarray(ref.angle(w, x)) + 0.25)

@@ -100,3 +100,23 @@ def test_user_unitary_errors():
         unitary([[np.nan, 0], [0, 1]])
     with pytest.raises(GateError, match="takes 1 parameters"):
         GATES["RX"].matrix()
+
+
+def test_embed_controlled():
+    """``fill·(1-P)⊗1 + P⊗U`` with ``P = |1..1⟩⟨1..1|``, against explicit Kronecker products."""
+    from qsim.gates import embed_controlled
+
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+    for nc in (1, 2):
+        p1 = np.zeros((2**nc, 2**nc))
+        p1[-1, -1] = 1.0
+        for fill in (1.0, 0.0):
+            want = fill * np.kron(np.eye(2**nc) - p1, np.eye(2)) + np.kron(p1, u)
+            np.testing.assert_allclose(embed_controlled(u, nc, fill), want)
+        batch = np.stack([u, 2 * u]).astype(np.complex64)
+        got = embed_controlled(batch, nc)
+        assert got.dtype == np.complex64 and got.shape == (2, 2 ** (nc + 1), 2 ** (nc + 1))
+        np.testing.assert_allclose(got[1], np.kron(np.eye(2**nc) - p1, np.eye(2)) + np.kron(p1, 2 * u), atol=1e-6)
+    assert embed_controlled(u, 0) is u
+    np.testing.assert_allclose(GATES["Toffoli"].matrix(), embed_controlled(PAULI["X"], 2))

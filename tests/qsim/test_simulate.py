@@ -8,6 +8,8 @@ import pytest
 from qsim import (Circuit, CircuitError, Input, Weight, counts, expval, final_state, op, pauli, probabilities,
                   sample, sample_expval, z_each)
 from qsim.ansatz import angle_encoding, long_range_pqc
+import qsim
+from qsim import gates as G
 from qsim.gates import CZ, RY, SWAP, H, X, Z
 from qsim.observables import Observable
 
@@ -244,3 +246,63 @@ def test_available_memory_reads_the_host():
     assert check_memory(10, 4, np.complex64) == 4 * 1024 * 8
     with pytest.raises(CircuitError, match=r"30 qubits x batch 10000 as complex128 state vectors need"):
         check_memory(30, 10_000, np.complex128)                       # 160 TiB: more than any host has
+
+
+# --------------------------------------------------------------------------------------------
+# The front door: noise and shots as parameters, options an engine cannot honour refused
+
+
+def _front_door_case():
+    import qsim.noise as qn
+
+    c = Circuit(2, (op(G.RY, 0, Input(0)), op(G.CNOT, (0, 1)), op(G.RX, 1, Weight(0))))
+    return c, qn.NoiseModel.depolarizing(0.05, 0.1), np.array([0.4]), np.array([[0.3], [-1.2]])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(backend="cupy"), "backend 'cupy' with noise"),
+    (dict(precision="single"), "precision 'single' with noise"),
+    (dict(method="wavefunction"), "method 'wavefunction'"),
+    (dict(method="trajectories", backend="numpy"), "trajectories run on the numba backend"),
+    (dict(trajectories=10), "apply to method='trajectories'"),
+])
+def test_noisy_options_refused(bad, match):
+    c, m, w, x = _front_door_case()
+    with pytest.raises(qsim.InputError, match=match):
+        expval(c, z_each(2), w, x, noise=m, **bad)
+
+
+@pytest.mark.parametrize("opt", [dict(method="density"), dict(trajectories=5), dict(target_stderr=0.1)])
+def test_noisy_options_need_noise(opt):
+    c, _, w, x = _front_door_case()
+    with pytest.raises(qsim.InputError, match="pass noise="):
+        expval(c, z_each(2), w, x, **opt)
+
+
+def test_noise_must_be_a_model():
+    c, _, w, x = _front_door_case()
+    with pytest.raises(qsim.InputError, match="noise must be a qsim.noise.NoiseModel"):
+        expval(c, z_each(2), w, x, noise={"p1": 0.1})
+
+
+def test_noisy_backends_and_fusion_agree():
+    """The density engine on numba (fused, unfused) and its NumPy oracle give the same values."""
+    c, m, w, x = _front_door_case()
+    ref = expval(c, z_each(2), w, x, noise=m)
+    for kw in (dict(backend="numpy"), dict(fusion=0), dict(fusion=2), dict(real=False)):
+        np.testing.assert_allclose(expval(c, z_each(2), w, x, noise=m, **kw), ref, atol=1e-12)
+    exact = expval(c, z_each(2), w, x)
+    assert np.abs(ref - exact).max() > 1e-3                      # the noise does something
+
+
+def test_shots_group_commuting_terms():
+    """``shots`` is per measurement setting: Z0 and Z0Z1 share one setting, so both estimates come
+    from the same S samples (their estimates are consistent sample by sample), and X0 needs its own."""
+    c, _, w, x = _front_door_case()
+    obs = [pauli("Z", 0), pauli("ZZ", (0, 1)), pauli("X", 0)]
+    est = expval(c, obs, w, x, shots=20_000, seed=3)
+    np.testing.assert_allclose(est, expval(c, obs, w, x), atol=0.03)
+    np.testing.assert_array_equal(est, expval(c, obs, w, x, shots=20_000, seed=3))      # seeded
+    np.testing.assert_array_equal(sample_expval(c, obs, 20_000, w, x, seed=3), est)      # the same estimator
+    with pytest.raises(qsim.InputError, match="readout"):
+        sample_expval(c, obs, 10, w, x, readout=lambda idx, rng: idx)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+
+import qsim
+import qsim.grad
 import pytest
 
 import qsim.noise as qn
@@ -47,14 +50,14 @@ def test_target_stderr_readout_and_seeding():
     m = MODEL.with_readout(qn.readout_error(0.05, 0.1))
     res = qn.run_trajectories(circuit(), pauli("Z", 0), W, X, model=m, target_stderr=0.02, seed=4)
     assert res.stderr.max() <= 0.02
-    exact = qn.expval_noisy(circuit(), pauli("Z", 0), W, X, model=m)
+    exact = qsim.expval(circuit(), pauli("Z", 0), W, X, noise=m)
     assert np.all(np.abs(res.mean - exact) <= 4.5 * res.stderr)
     again = qn.run_trajectories(circuit(), pauli("Z", 0), W, X, model=m, target_stderr=0.02, seed=4)
     assert np.array_equal(res.mean, again.mean)
-    via_api = qn.expval_noisy(circuit(), pauli("Z", 0), W, X, model=m, method="trajectories", trajectories=500, seed=3)
+    via_api = qsim.expval(circuit(), pauli("Z", 0), W, X, noise=m, method="trajectories", trajectories=500, seed=3)
     assert via_api.shape == (2, 1)
-    shots = qn.expval_noisy(circuit(), OBS, W, X, model=m, method="trajectories", trajectories=400, shots=4000, seed=3)
-    assert np.all(np.abs(shots - qn.expval_noisy(circuit(), OBS, W, X, model=m)) < 0.15)
+    shots = qsim.expval(circuit(), OBS, W, X, noise=m, method="trajectories", trajectories=400, shots=4000, seed=3)
+    assert np.all(np.abs(shots - qsim.expval(circuit(), OBS, W, X, noise=m)) < 0.15)
 
 
 def test_trajectory_errors():

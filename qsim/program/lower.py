@@ -11,7 +11,7 @@ permutation and a diagonal flavour), and a generic dense pass on 3-4 targets.
 
 Fusion levels (see :data:`DEFAULT_FUSION`):
 
-* 0 - one pass per gate (``U3`` is one pass of three factors);
+* 0 - one pass per elementary gate (``U3`` is three: its decomposition);
 * 1 - consecutive one-qubit gates on the same wire share a pass;
 * 2 - additionally, one-qubit passes are absorbed into the next two-qubit gate on their wire
   and consecutive two-qubit gates on the same pair share a pass.
@@ -29,8 +29,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .circuit import Circuit, Const, Input, Weight
-from .gates import Gate
+from ..circuit import SRC_CONST, SRC_INPUT, SRC_WEIGHT, Circuit
+from ..gates import Gate, embed_controlled
+from ..validate import check_fusion
 
 __all__ = [
     "Program",
@@ -41,11 +42,22 @@ __all__ = [
     "KIND_DENSE1", "KIND_DIAG1", "KIND_DENSE2", "KIND_DIAG2",
     "KIND_CTRL", "KIND_CTRL_X", "KIND_CTRL_DIAG", "KIND_DENSEK",
     "SRC_CONST", "SRC_WEIGHT", "SRC_INPUT",
+    "MAX_PASS_TARGETS", "MAX_PASS_DIM", "MAX_INSERTED_BITS", "MAX_FUSED_WIDTH", "full_spectral",
 ]
 
 KIND_DENSE1, KIND_DIAG1, KIND_DENSE2, KIND_DIAG2 = 0, 1, 2, 3
 KIND_CTRL, KIND_CTRL_X, KIND_CTRL_DIAG, KIND_DENSEK = 4, 5, 6, 7
-SRC_CONST, SRC_WEIGHT, SRC_INPUT = 0, 1, 2
+
+#: Most target bits of one pass (``Program.bits`` rows are padded to this): 3-wire user gates,
+#: and 4 for the Kraus superoperators of two-qubit channels on the doubled register
+#: (:func:`qsim.backends.numba_backend.apply_matrix`).
+MAX_PASS_TARGETS = 4
+#: Largest pass dimension ``2**MAX_PASS_TARGETS``: kernels' per-group scratch holds this many
+#: amplitudes, and ``MAX_PASS_DIM²`` matrix entries.
+MAX_PASS_DIM = 1 << MAX_PASS_TARGETS
+#: Most bits inserted to enumerate a pass's groups (targets plus controls; ``Program.ins_bits``
+#: rows are padded to this): a pass of :data:`MAX_PASS_TARGETS` wires under one control.
+MAX_INSERTED_BITS = MAX_PASS_TARGETS + 1
 
 #: Fusion level used by the CPU backend when none is given.  Level 2 halves the passes but its
 #: 4×4 passes are compute-bound on CPUs: W1 (L=4) on the 2-core dev machine, level 1 vs 2:
@@ -66,18 +78,18 @@ _I2 = np.eye(2, dtype=complex)
 
 
 def full_spectral(gate: Gate) -> tuple[np.ndarray, np.ndarray]:
-    """Spectral form on the gate's full space (controls included): ``(λ (K,), T (K, d, d))``."""
+    """Spectral form on the gate's full space (controls included): ``(λ (K,), T (K, d, d))``.
+
+    With ``P = |1…1⟩⟨1…1|`` on the controls, ``U = (1 - P) ⊗ 1 + P ⊗ Σ_k e^{-iθλ_k} T_k``: the
+    terms become ``P ⊗ T_k`` and ``(1 - P) ⊗ 1`` joins the ``λ = 0`` term.
+    """
     lams = np.array(gate.eigenvalues, dtype=float)
     terms = np.asarray(gate.terms)
     if not gate.num_controls:
         return lams, terms
-    dc = 2**gate.num_controls
-    p1 = np.zeros((dc, dc), dtype=complex)
-    p1[-1, -1] = 1.0
-    p0 = np.eye(dc, dtype=complex) - p1
     d = terms.shape[1]
-    full = [np.kron(p1, t) for t in terms]
-    rest = np.kron(p0, np.eye(d, dtype=complex))
+    full = list(embed_controlled(terms, gate.num_controls, fill=0.0))
+    rest = embed_controlled(np.zeros((d, d), dtype=complex), gate.num_controls, fill=1.0)
     lam_list = list(lams)
     if 0.0 in lam_list:
         full[lam_list.index(0.0)] = full[lam_list.index(0.0)] + rest
@@ -122,14 +134,8 @@ class _Pass:
     alive: bool = True
 
 
-def _param_fields(p) -> tuple[int, int, float, float]:
-    if isinstance(p, Weight):
-        return SRC_WEIGHT, p.index, p.scale, p.offset
-    if isinstance(p, Input):
-        return SRC_INPUT, p.index, p.scale, p.offset
-    if isinstance(p, Const):
-        return SRC_CONST, 0, 0.0, p.value
-    raise TypeError(p)
+#: Angle fields of a constant gate (no parameter): ``(source, index, scale, offset)``.
+_NO_PARAM = (SRC_CONST, 0, 0.0, 0.0)
 
 
 def _elementary(circuit: Circuit) -> list[tuple[Gate, tuple[int, ...], tuple[int, int, float, float], int]]:
@@ -138,11 +144,11 @@ def _elementary(circuit: Circuit) -> list[tuple[Gate, tuple[int, ...], tuple[int
     for k, o in enumerate(circuit.ops):
         if o.gate.decomposition:
             for g, pi in o.gate.decomposition:
-                out.append((g, o.wires, _param_fields(o.params[pi]), k))
+                out.append((g, o.wires, o.params[pi].affine, k))
         elif o.gate.num_params:
-            out.append((o.gate, o.wires, _param_fields(o.params[0]), k))
+            out.append((o.gate, o.wires, o.params[0].affine, k))
         else:
-            out.append((o.gate, o.wires, (SRC_CONST, 0, 0.0, 0.0), k))
+            out.append((o.gate, o.wires, _NO_PARAM, k))
     return out
 
 
@@ -284,10 +290,12 @@ def _bitpos(n: int, w: int) -> int:
 
 
 def lower(circuit: Circuit, fusion: int = DEFAULT_FUSION) -> Program:
-    """Lower ``circuit`` to a :class:`Program` (cached per circuit and fusion level)."""
-    if fusion not in (0, 1, 2):
-        raise ValueError(f"fusion level {fusion!r} must be 0, 1 or 2")
-    return _lower_cached(circuit, fusion)
+    """Lower ``circuit`` to a :class:`Program` (cached per circuit and fusion level).
+
+    Raises:
+        InputError: when ``fusion`` is not a level of :data:`qsim.validate.FUSION_LEVELS`.
+    """
+    return _lower_cached(circuit, check_fusion(fusion))
 
 
 @lru_cache(maxsize=256)
@@ -313,12 +321,12 @@ def _lower_cached(circuit: Circuit, fusion: int) -> Program:
             k = KIND_DENSEK
         kind.append(k)
         width.append(w)
-        b = [_bitpos(n, x) for x in p.wires] + [0] * (4 - w)
-        bits.append(b)
-        cmask.append(sum(1 << _bitpos(n, c) for c in p.controls))
         ins = sorted(_bitpos(n, x) for x in p.wires + p.controls)
+        assert w <= MAX_PASS_TARGETS and len(ins) <= MAX_INSERTED_BITS, f"pass on {p.wires} under {p.controls}"
+        bits.append([_bitpos(n, x) for x in p.wires] + [0] * (MAX_PASS_TARGETS - w))
+        cmask.append(sum(1 << _bitpos(n, c) for c in p.controls))
         n_ins.append(len(ins))
-        ins_bits.append(ins + [0] * (5 - len(ins)))
+        ins_bits.append(ins + [0] * (MAX_INSERTED_BITS - len(ins)))
         dim.append(d)
         m_off.append(m_off[-1] + d * d)
         for f in p.factors:
@@ -344,7 +352,7 @@ def _lower_cached(circuit: Circuit, fusion: int) -> Program:
         fusion=fusion,
         kind=i64(kind),
         width=i64(width),
-        bits=np.array(bits, dtype=np.int64).reshape(-1, 4),
+        bits=np.array(bits, dtype=np.int64).reshape(-1, MAX_PASS_TARGETS),
         ctrl_mask=i64(cmask),
         dim=i64(dim),
         f_start=i64(f_start),
@@ -361,7 +369,7 @@ def _lower_cached(circuit: Circuit, fusion: int) -> Program:
         scale=np.array(scale, dtype=np.float64),
         offset=np.array(offset, dtype=np.float64),
         op_index=i64(op_index),
-        ins_bits=np.array(ins_bits, dtype=np.int64).reshape(-1, 5),
+        ins_bits=np.array(ins_bits, dtype=np.int64).reshape(-1, MAX_INSERTED_BITS),
         n_ins=i64(n_ins),
         per_sample_pass=np.array([any(f.src == SRC_INPUT for f in p.factors) for p in passes], dtype=np.bool_),
         real=circuit.is_real,

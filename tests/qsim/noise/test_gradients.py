@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+import qsim
+import qsim.grad
 import pytest
 
 import qsim.noise as qn
@@ -66,12 +69,12 @@ def test_adjoint_equals_param_shift_equals_finite_differences(make):
     m = model()
 
     def f(w_, x_):
-        return float((qn.expval_noisy(c, OBS, w_, x_, model=m) * cot).sum())
+        return float((qsim.expval(c, OBS, w_, x_, noise=m) * cot).sum())
 
-    adj = qn.vjp_noisy(c, OBS, cot, w, x, model=m)
-    ps = qn.vjp_noisy(c, OBS, cot, w, x, model=m, method="param_shift")
+    adj = qsim.grad.vjp(c, OBS, cot, w, x, noise=m)
+    ps = qsim.grad.vjp(c, OBS, cot, w, x, noise=m, method="param_shift")
     gw, gx = finite_diff(f, w, x)
-    assert np.allclose(adj.values, qn.expval_noisy(c, OBS, w, x, model=m), atol=1e-12)
+    assert np.allclose(adj.values, qsim.expval(c, OBS, w, x, noise=m), atol=1e-12)
     assert np.allclose(adj.weights, gw, atol=FD_ATOL) and np.allclose(adj.inputs, gx, atol=FD_ATOL)
     assert np.allclose(ps.weights, adj.weights, atol=1e-10) and np.allclose(ps.inputs, adj.inputs, atol=1e-10)
 
@@ -86,14 +89,14 @@ def test_state_cotangents_pure_and_mixed():
     psi /= np.linalg.norm(psi, axis=1, keepdims=True)
     rho0 = 0.7 * qn.pure_density(psi) + 0.3 * np.eye(8) / 8
     # f is linear in ρ0: f(ρ0) = Σ_b Tr(O_H,b ρ0,b)
-    res = qn.vjp_noisy(c, OBS, cot, w, x, rho0, model=m)
-    f = (qn.expval_noisy(c, OBS, w, x, rho0, model=m) * cot).sum()
+    res = qsim.grad.vjp(c, OBS, cot, w, x, rho0, noise=m)
+    f = (qsim.expval(c, OBS, w, x, rho0, noise=m) * cot).sum()
     assert np.allclose(np.einsum("bij,bji->", res.state, rho0).real, f, atol=1e-10)
     # pure state: directional derivative along a random tangent d equals Re⟨grad, d⟩
-    g = qn.vjp_noisy(c, OBS, cot, w, x, psi, model=m).state
+    g = qsim.grad.vjp(c, OBS, cot, w, x, psi, noise=m).state
     d = rng.standard_normal(psi.shape) + 1j * rng.standard_normal(psi.shape)
     d -= np.real(np.sum(psi.conj() * d, axis=1, keepdims=True)) * psi       # keep ‖ψ‖ = 1 to first order
-    fp = lambda s: (qn.expval_noisy(c, OBS, w, x, qn.pure_density(s), model=m) * cot).sum()  # noqa: E731
+    fp = lambda s: (qsim.expval(c, OBS, w, x, qn.pure_density(s), noise=m) * cot).sum()  # noqa: E731
     num = (fp(psi + EPS * d) - fp(psi - EPS * d)) / (2 * EPS)
     assert np.real(np.vdot(g, d)) == pytest.approx(num, abs=1e-6)
 
@@ -126,8 +129,8 @@ def test_vjp_method_checks():
     c = circuit_real()
     w, x = np.zeros(c.n_weights), np.zeros((1, 2))
     with pytest.raises(Exception, match="straight_through"):
-        qn.vjp_noisy(c, z_each(3), np.ones((1, 3)), w, x, model=model(), shots=10)
+        qsim.grad.vjp(c, z_each(3), np.ones((1, 3)), w, x, noise=model(), shots=10)
     with pytest.raises(Exception, match="needs shots"):
-        qn.vjp_noisy(c, z_each(3), np.ones((1, 3)), w, x, model=model(), method="straight_through")
+        qsim.grad.vjp(c, z_each(3), np.ones((1, 3)), w, x, noise=model(), method="straight_through")
     with pytest.raises(Exception, match="must be one of"):
-        qn.vjp_noisy(c, z_each(3), np.ones((1, 3)), w, x, method="magic")
+        qsim.grad.vjp(c, z_each(3), np.ones((1, 3)), w, x, method="magic")

@@ -228,3 +228,15 @@ def test_readout_error_validation_and_matrix():
         qn.readout_error(1.2)
     with pytest.raises(qn.ChannelError, match="exceeds 1"):
         qn.pauli_channel(0.5, 0.5, 0.5)
+
+
+def test_readout_confusion_and_its_deprecated_name():
+    e = qn.readout_error(0.01, 0.02)
+    assert type(e) is qn.ReadoutConfusion and not isinstance(e, Exception)
+    with pytest.warns(DeprecationWarning, match="ReadoutConfusion"):
+        assert qn.ReadoutError is qn.ReadoutConfusion
+    from qsim.noise import channels
+
+    with pytest.warns(DeprecationWarning, match="ReadoutConfusion"):
+        assert channels.ReadoutError is qn.ReadoutConfusion
+    assert "ReadoutError" not in qn.__all__
