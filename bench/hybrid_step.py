@@ -33,9 +33,12 @@ import math
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ADAPTERS", "DTYPES", "INPUT_DIM", "available", "make_epoch", "paper_sized_config", "main"]
 
@@ -134,16 +137,17 @@ def make_epoch(n_qubits: int, samples: int = EPOCH_SAMPLES, batch: int = 32, see
 
 
 def _angle(ref, w, x):
-    """``scale · w[i] + offset`` or ``scale · x[:, i] + offset`` (torch), or a constant."""
-    from qsim.circuit import Const, Input, Weight
+    """``scale · w[i] + offset`` or ``scale · x[..., i] + offset`` (torch, batched or one row), or a
+    constant, from the reference's ``affine`` ``(source, index, scale, offset)``."""
+    from qsim.circuit import SRC_CONST, SRC_WEIGHT
 
-    if isinstance(ref, Weight):
-        return ref.scale * w[ref.index] + ref.offset
-    if isinstance(ref, Input):
-        return ref.scale * x[..., ref.index] + ref.offset
-    if isinstance(ref, Const):
-        return ref.value
-    raise TypeError(f"unknown angle reference {ref!r}")
+    try:
+        source, index, scale, offset = ref.affine
+    except AttributeError:
+        raise TypeError(f"unknown angle reference {ref!r}") from None
+    if source == SRC_CONST:
+        return offset
+    return scale * (w[index] if source == SRC_WEIGHT else x[..., index]) + offset
 
 
 def _check_gates(circuit) -> None:
@@ -201,7 +205,7 @@ class _TorchStatevector:
             state = torch.einsum(self._spec1(o.wires[0], mat.ndim == 3), mat, state)
         return state
 
-    def z_expvals(self, state, wires) -> "torch.Tensor":
+    def z_expvals(self, state, wires) -> torch.Tensor:
         probs = state * state
         B = probs.shape[0]
         out = []

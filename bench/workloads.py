@@ -31,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from qsim import Circuit, Const, Input, Operation, Weight, gates
+from qsim import Circuit, Const, Operation, gates
+from qsim.circuit import SRC_CONST, SRC_INPUT
 from qsim.ansatz import angle_encoding, hardware_efficient_layer
 from qsim.noise import NoiseModel
 
@@ -205,13 +206,24 @@ def build_problem(workload: str, n_qubits: int, batch: int | None = None, layers
 
 
 def angle_value(param, weights: np.ndarray, x_row: np.ndarray | None = None) -> float:
-    """The numeric angle of a qsim parameter reference (``Weight``/``Input``/``Const``)."""
-    if isinstance(param, Weight):
-        return float(param.scale * weights[param.index] + param.offset)
-    if isinstance(param, Input):
+    """The numeric angle of a qsim parameter reference (``Weight``/``Input``/``Const``).
+
+    From the reference's :attr:`~qsim.circuit.Weight.affine` ``(source, index, scale, offset)``:
+    ``scale · weights[index] + offset`` (a weight), ``scale · x_row[index] + offset`` (an input,
+    ``x_row`` one sample's inputs) or ``offset`` (a constant, whose scale is 0).
+
+    Raises:
+        ValueError: an ``Input`` without ``x_row``.
+        TypeError: ``param`` is not a qsim parameter reference.
+    """
+    try:
+        source, index, scale, offset = param.affine
+    except AttributeError:
+        raise TypeError(f"not a qsim parameter reference: {param!r}") from None
+    if source == SRC_CONST:
+        return float(offset)
+    if source == SRC_INPUT:
         if x_row is None:
             raise ValueError(f"{param!r} needs a row of inputs")
-        return float(param.scale * x_row[param.index] + param.offset)
-    if isinstance(param, Const):
-        return float(param.value)
-    raise TypeError(f"not a qsim parameter reference: {param!r}")
+        return float(scale * x_row[index] + offset)
+    return float(scale * weights[index] + offset)

@@ -482,7 +482,8 @@ def _train_into(cfg: RunConfig, out: Path, folder: RunFolder, dataset: Dataset |
     if cfg.is_quantum:
         head_cfg = cfg.head_for(ds.dim)
         train_cfg = cfg.train_config()
-        record["head"], record["train"], record["head_info"] = head_cfg.to_dict(), train_cfg.to_dict(), head_cfg.describe()
+        record["head"], record["train"] = head_cfg.to_dict(), train_cfg.to_dict()
+        record["head_info"] = head_cfg.describe()
         seed_everything(train_cfg.seed)
         model = QuantumHead(head_cfg)
         if cfg.finetune is not None and cfg.finetune.mode == "full":

@@ -14,7 +14,8 @@
              + (n_\\text{lin} + 1)·k,
 
 with ``n_lin = Q_m`` (``linear_input="qpu_only"``, the reading consistent with the paper's 886,
-paper.md 3.4) or ``Q_c + Q_m`` (``"concat"``, MerLin's reading of the quoted ``(Q_c + 1)·k``).  :meth:`HeadConfig.parameter_counts` evaluates it without
+paper.md 3.4) or ``Q_c + Q_m`` (``"concat"``, MerLin's reading of the quoted ``(Q_c + 1)·k``).
+:meth:`HeadConfig.parameter_counts` evaluates it without
 building anything; :attr:`QuantumHead.n_parameters` counts the built module (they agree).
 
 Presets (:data:`PRESETS`):
@@ -327,7 +328,8 @@ def _candidates(target: int, qpu_qubits: int, max_encoders: int, max_layers: int
             rest = target - enc - (n_lin + 1) * n_classes
             if rest <= 0:
                 continue
-            for N, Cq, R, shared in itertools.product(range(1, max_layers + 1), range(1, min(Qc - 1, max_connectivity) + 1),
+            for N, Cq, R, shared in itertools.product(range(1, max_layers + 1),
+                                                      range(1, min(Qc - 1, max_connectivity) + 1),
                                                       range(0, max_layers + 1), (False, True)):
                 if shared and N == 1:
                     continue

@@ -7,7 +7,7 @@ written file by file in place.  :class:`RunFolder` gives a training run:
   file) holding ``"<pid> <host>"``; a second writer of the same ``<out>`` is refused.  A lock whose
   process is gone (same host, pid not running) is stale and taken over.
 * ``<out>.partial/``: the staging folder.  Training writes its resumable state there after every
-  epoch (``resume.pt``, :func:`hybrid.training.save_training_state`), an end-to-end fine-tuned run
+  epoch (``resume.pt``, :func:`hybrid.checkpoints.save_training_state`), an end-to-end fine-tuned run
   its ``body/``; the finished run's files are written there and the folder is then renamed to
   ``<out>``.  ``--resume`` continues from it.
 * an interrupted run's best-so-far model is written into a fresh ``<out>.tmp-XXXX`` sibling and
@@ -303,7 +303,8 @@ class RunFolder:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunFolderError(f"--out {self.shown}: cannot create {self.path.parent} ({exc.strerror or exc})") from None
+            raise RunFolderError(f"--out {self.shown}: cannot create {self.path.parent} "
+                                 f"({exc.strerror or exc})") from None
         self._acquire()
         try:
             if self.resume and self.path.is_dir() and read_status(self.path) == STATUS_FINISHED:

@@ -87,7 +87,8 @@ def long_range_layer(
     return ops
 
 
-def long_range_pqc_num_weights(n_qubits: int, layers: int, connectivity: int, ry_column_after: int | None = None) -> int:
+def long_range_pqc_num_weights(n_qubits: int, layers: int, connectivity: int,
+                               ry_column_after: int | None = None) -> int:
     """Number of weights of :func:`long_range_pqc`: ``layers·C·Q`` (+ ``Q`` with the RY column)."""
     return layers * connectivity * n_qubits + (n_qubits if ry_column_after is not None else 0)
 

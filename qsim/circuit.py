@@ -218,6 +218,13 @@ class Circuit:
     n_weights: int | None = None
     n_inputs: int | None = None
 
+    #: The field hash ``hash((n_qubits, ops, n_weights, n_inputs))``, computed on first use and kept
+    #: (not a field of equality, repr or pickles): circuits key ``functools.lru_cache`` caches
+    #: (lowering, noise application), which would otherwise rehash every operation per lookup.
+    #: A plain attribute read by :meth:`__hash__` (not a ``cached_property``): a cache hit then costs
+    #: no more than an ``id()``-keyed memo.
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         n = self.n_qubits
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -241,6 +248,19 @@ class Circuit:
                 object.__setattr__(self, attr, used)
             elif not isinstance(given, (int, np.integer)) or given < used:
                 raise CircuitError(f"{attr} = {given!r} but slot {used - 1} is used")
+
+    # ------------------------------------------------------------------ hashing
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash((self.n_qubits, self.ops, self.n_weights, self.n_inputs))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        """Pickled state without the cached hash: hashes of strings (and of identity-compared
+        gates) differ between processes."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     # ------------------------------------------------------------------ composition
     def __add__(self, other: "Circuit") -> "Circuit":

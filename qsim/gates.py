@@ -255,7 +255,7 @@ def _rot(name: str, generator: np.ndarray, num_controls: int = 0) -> Gate:
 _X, _Y, _Z = PAULI["X"], PAULI["Y"], PAULI["Z"]
 _s2 = 1 / math.sqrt(2)
 
-I = _const("I", np.eye(2))
+I = _const("I", np.eye(2))  # noqa: E741  (the identity gate keeps its usual name)
 X = _const("X", _X)
 Y = _const("Y", _Y)
 Z = _const("Z", _Z)

@@ -230,7 +230,8 @@ def sample_expval(circuit: Circuit, observables, shots: int, weights=None, input
     with ``noise=qsim.noise.NoiseModel().with_readout(qsim.noise.readout_error(p01, p10))`` in :func:`expval`.
     """
     if readout is not None:
-        raise InputError("sample_expval(readout=...) is gone: pass noise=qsim.noise.NoiseModel().with_readout(qsim.noise.readout_error(p01, p10)) to "
+        raise InputError("sample_expval(readout=...) is gone: pass "
+                         "noise=qsim.noise.NoiseModel().with_readout(qsim.noise.readout_error(p01, p10)) to "
                          "qsim.expval(..., shots=...) for measured expectations with assignment errors")
     return expval(circuit, observables, weights, inputs, state, shots=shots, seed=seed, backend=backend,
                   precision=precision)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from qsim import Input, Weight
 
 from ..workloads import W4_P1, W4_P2, Problem, angle_value
 from .base import DOUBLE, SINGLE, Adapter, AdapterError, Prepared, check_gates
@@ -76,7 +75,7 @@ class PennyLane(Adapter):
 
             @qml.qnode(dev)
             def circuit(xb):
-                apply(lambda p: p.scale * xb[:, p.index] + p.offset if isinstance(p, Input) else angle_value(p, w))
+                apply(lambda p: p.angle(w, xb))          # (B,) per input reference: broadcast
                 return [qml.expval(qml.Z(q)) for q in range(n)]
 
             return Prepared(lambda: circuit(x), lambda ev: {"expval": np.stack([np.asarray(e) for e in ev], axis=1)},
@@ -89,7 +88,7 @@ class PennyLane(Adapter):
 
             @qml.qnode(dev, diff_method=method)
             def circuit(weights):
-                apply(lambda p: p.scale * weights[p.index] + p.offset if isinstance(p, Weight) else angle_value(p, w))
+                apply(lambda p: p.angle(weights))       # trainable weights traced by autograd
                 return qml.expval(total)
 
             grad = qml.grad(circuit)

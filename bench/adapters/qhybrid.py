@@ -171,7 +171,8 @@ class QHybrid(Adapter):
             def run():
                 return sync(expval(c, obs, w, **kw))
 
-            return Prepared(run, lambda ev: {"value": np.asarray(ev).sum(axis=1)}, self.backend, n_passes, sweeps=sweeps)
+            return Prepared(run, lambda ev: {"value": np.asarray(ev).sum(axis=1)}, self.backend, n_passes,
+                            sweeps=sweeps)
         cot = np.ones((1, n))
 
         def run():

@@ -25,6 +25,11 @@ kept, so a call costs one dict lookup); :data:`NAMES` is the one list of names t
 
    Import failures (a missing library or device) raise :class:`~qsim.errors.InputError`
    naming what is missing.
+
+   Optional, outside the protocol: ``apply_matrix(states, matrix, wires, n_qubits)`` applies any
+   ``d × d`` matrix (shared ``(d, d)`` or per sample ``(B, d, d)``; unitary or not, e.g. a Kraus
+   operator) to ``wires`` of ``states`` in place and returns them (``numba``; what engines built
+   on the state kernels, such as :mod:`qsim.noise.trajectories`, need).
 2. add ``"<name>": "<module>"`` to :data:`_MODULES` below.
 
 Arguments are validated by the callers (``qsim.validate``) before a backend sees them.

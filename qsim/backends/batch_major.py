@@ -15,10 +15,15 @@ a shared pass reads column 0 (:data:`per` flags as in the sample-major driver).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from ..program.lower import KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2
-from .numba_kernels import _insert_all
+from ..threads import default_wait_policy
+
+default_wait_policy()          # before the first parallel kernel of this module can launch
+
+from numba import njit, prange  # noqa: E402
+
+from ..program.lower import KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2  # noqa: E402
+from .bitops import insert_bits  # noqa: E402
 
 #: Amplitude groups per parallel chunk (each group moves ``B`` samples).
 BM_CHUNK_GROUPS = 64
@@ -131,7 +136,7 @@ def _bm_pass_rng(re, im, mr, mi, col, kind, width, bits, cmask, ins, nins, off, 
     if kind == KIND_DENSE1 or kind == KIND_DIAG1 or width == 1:
         one = 1 << bits[0]
         for k in range(k0, k1):
-            i0 = _insert_all(k, ins, nins) | cmask
+            i0 = insert_bits(k, ins, nins) | cmask
             i1 = i0 | one
             if kind == KIND_CTRL_X:
                 for b in range(re.shape[1]):
@@ -147,7 +152,7 @@ def _bm_pass_rng(re, im, mr, mi, col, kind, width, bits, cmask, ins, nins, off, 
     elif kind == KIND_DENSE2 or kind == KIND_DIAG2:
         o0, o1 = 1 << bits[0], 1 << bits[1]
         for k in range(k0, k1):
-            i00 = _insert_all(k, ins, nins)
+            i00 = insert_bits(k, ins, nins)
             _mv4(re, im, i00, i00 | o1, i00 | o0, i00 | o0 | o1, mr, mi, off, col, has_im, mbuf)
 
 
@@ -251,7 +256,7 @@ def _bm_backward_pass(pr, pi, lr, li, fr, fi, dr, di, col, f0, f1, f_off, bit, c
     one = 1 << bit
     for c in prange(nch):
         for k in range(c * gs, c * gs + gs):
-            i0 = _insert_all(k, ins, nins) | cmask
+            i0 = insert_bits(k, ins, nins) | cmask
             i1 = i0 | one
             if is_x:                       # a (controlled) X is its own inverse: swap, no gradient
                 _swap_rows(pr, i0, i1)

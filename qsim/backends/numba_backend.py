@@ -280,6 +280,10 @@ class NumbaBackend:
     def probabilities(self, states: np.ndarray) -> np.ndarray:
         return K.abs2(states)
 
+    def apply_matrix(self, states: np.ndarray, matrix: np.ndarray, wires, n_qubits: int) -> np.ndarray:
+        """Optional capability (not in the protocol): :func:`apply_matrix`, any matrix in place."""
+        return apply_matrix(states, matrix, wires, n_qubits)
+
     def to_numpy(self, a: np.ndarray) -> np.ndarray:
         return a
 

@@ -7,8 +7,9 @@ and adding the target offsets.  For one-target passes the groups come in contigu
 ``2**p`` (``p`` the target bit), which the inner loops exploit so LLVM can vectorise them.
 
 There is **one range iterator per target count** (``_dense1_rng``, ``_dense2_rng``,
-``_ctrl_rng``, ``_densek_rng``, …): it processes groups ``k0 .. k1`` of one state row.  Two
-drivers call the same iterators:
+``_ctrl_rng``, ``_densek_rng``, …): it processes groups ``k0 .. k1`` of one state row.  The bit
+helpers (insertion, group offsets, parity) are :mod:`qsim.backends.bitops`.  Two drivers call the
+same iterators:
 
 * *sample-major* (:func:`run_sample_major`): ``prange`` over samples, each thread runs the whole
   program on its sample while the state sits in L1/L2 (a batch of small states);
@@ -36,6 +37,10 @@ from numba import njit, prange  # noqa: E402
 from ..program.lower import (  # noqa: E402
     KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2, MAX_PASS_DIM,
 )
+from .bitops import group_offsets as _group_offsets  # noqa: E402
+from .bitops import insert_bit as _ins  # noqa: E402
+from .bitops import insert_bits as _insert_all  # noqa: E402
+from .bitops import parity as _parity  # noqa: E402
 
 #: Groups per parallel chunk in the pass-major driver.  2**11 keeps per-chunk overhead small
 #: while leaving >= 64 chunks per thread at n = 20 (``qhybrid bench -w W1``).
@@ -56,41 +61,6 @@ def __getattr__(name: str):
 
         return bind_kernel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@njit(inline="always")
-def _ins(k, p):
-    """Insert a zero bit at position ``p`` of ``k``."""
-    return ((k >> p) << (p + 1)) | (k & ((1 << p) - 1))
-
-
-@njit(inline="always")
-def _parity(x):
-    x ^= x >> 32
-    x ^= x >> 16
-    x ^= x >> 8
-    x ^= x >> 4
-    x ^= x >> 2
-    x ^= x >> 1
-    return x & 1
-
-
-@njit(inline="always")
-def _group_offsets(bits, width, out):
-    """Offsets of the ``2**width`` amplitudes of a group (first target = most significant)."""
-    for l in range(1 << width):
-        o = 0
-        for j in range(width):
-            if (l >> (width - 1 - j)) & 1:
-                o |= 1 << bits[j]
-        out[l] = o
-
-
-@njit(inline="always")
-def _insert_all(k, ins, nins):
-    for j in range(nins):
-        k = _ins(k, ins[j])
-    return k
 
 
 # ------------------------------------------------------------------ one-target iterators
@@ -207,8 +177,8 @@ def _densek_rng(row, m, off, bits, width, cmask, ins, nins, k0, k1):
     buf = np.empty(d, dtype=row.dtype)
     for k in range(k0, k1):
         base = _insert_all(k, ins, nins) | cmask
-        for l in range(d):
-            buf[l] = row[base + offs[l]]
+        for i in range(d):
+            buf[i] = row[base + offs[i]]
         for r in range(d):
             s = buf[0] * 0
             for q in range(d):
@@ -324,9 +294,9 @@ def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins,
     _group_offsets(bits, width, offs)
     for k in range(k0, k1):
         base = _insert_all(k, ins, nins) | cmask
-        for l in range(d):
-            x[l] = x_row[base + offs[l]]
-            y[l] = y_row[base + offs[l]]
+        for i in range(d):
+            x[i] = x_row[base + offs[i]]
+            y[i] = y_row[base + offs[i]]
         for jj in range(nf - 1, -1, -1):
             for r in range(d):
                 s = x[0] * 0
@@ -350,9 +320,9 @@ def _backward_rng(x_row, y_row, fm, dfm, f0, f1, f_off, bits, width, cmask, ins,
                 t[r] = s
             for r in range(d):
                 y[r] = t[r]
-        for l in range(d):
-            x_row[base + offs[l]] = x[l]
-            y_row[base + offs[l]] = y[l]
+        for i in range(d):
+            x_row[base + offs[i]] = x[i]
+            y_row[base + offs[i]] = y[i]
 
 
 @njit(parallel=True, **_opts)

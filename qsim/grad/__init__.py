@@ -11,5 +11,6 @@ from .jacobian import jacobian
 from .methods import METHODS, vjp
 from .param_shift import param_shift_vjp, shift_vjp, shifted_circuits
 
-__all__ = ["VJP", "vjp", "METHODS", "adjoint_vjp", "param_shift_vjp", "shift_vjp", "shifted_circuits", "jacobian", "scatter",
+__all__ = ["VJP", "vjp", "METHODS", "adjoint_vjp", "param_shift_vjp", "shift_vjp", "shifted_circuits", "jacobian",
+           "scatter",
            "check_cotangents"]

@@ -151,8 +151,8 @@ def _adjoint_chunk(pl, noisy, obs, cot, weights, inputs, psi, rho, B, dtype, seg
     N = 2**n
     gs = None
     if psi is not None:
-        O = lam.reshape(B, N, N)
-        gs = 2.0 * np.einsum("bij,bj->bi", O, psi)
+        lam_mat = lam.reshape(B, N, N)
+        gs = 2.0 * np.einsum("bij,bj->bi", lam_mat, psi)
     elif rho is not None:
         gs = lam.reshape(B, N, N).copy()
     return values, gw, gx, gs

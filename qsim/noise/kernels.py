@@ -5,7 +5,7 @@ A density matrix of ``n`` qubits is a ``2n``-qubit vector ``(B, 4**n)`` (row qub
 (``D = 2**width``, ``width = 2k`` for a block on ``k`` physical qubits) to the bits of its
 wires, iterating over *groups* exactly like the state-vector kernels
 (:mod:`qsim.backends.numba_kernels`): insert zero bits at the sorted target positions into the
-group counter, then add the target offsets.
+group counter, then add the target offsets (:mod:`qsim.backends.bitops`).
 
 Two flavours of pass:
 
@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..backends.numba_kernels import CHUNK_GROUPS, _ins, _insert_all
-from ..backends.numba_kernels import _group_offsets as _offsets
+from ..backends.bitops import group_offsets, insert_bit, insert_bits
+from ..backends.numba_kernels import CHUNK_GROUPS
 
 __all__ = ["run_serial", "run_parallel", "chunks_per_row", "correlate", "correlate_serial", "bind_values",
            "CHUNK_GROUPS",
@@ -61,7 +61,7 @@ def _dense4_rng(row, v, e0, p0, p1, k0, k1):
     while k < k1:
         low = k & (one - 1)
         run = min(k1 - k, one - low)
-        start = _ins(_ins(k, lo), hi)
+        start = insert_bit(insert_bit(k, lo), hi)
         for i00 in range(start, start + run):
             i01 = i00 + o1
             i10 = i00 + o0
@@ -92,7 +92,7 @@ def _sparse_rng(row, v, e0, e1, rows, cols, offs, D, ins, nins, k0, k1, tmp, acc
     while k < k1:
         low = k & (one - 1)
         run = min(k1 - k, one - low, TILE)
-        base = _insert_all(k, ins, nins)
+        base = insert_bits(k, ins, nins)
         e = e0
         for r in range(D):
             for t in range(TILE):
@@ -121,7 +121,7 @@ def _apply_rng(row, v, dense4, width, bits, ins, nins, e0, e1, rows, cols, k0, k
     if dense4:
         _dense4_rng(row, v, e0, bits[0], bits[1], k0, k1)
     else:
-        _offsets(bits, width, offs)
+        group_offsets(bits, width, offs)
         _sparse_rng(row, v, e0, e1, rows, cols, offs, 1 << width, ins, nins, k0, k1, tmp, acc)
 
 
@@ -176,7 +176,7 @@ def chunks_per_row(n_entries: int, nins: int) -> int:
 @njit(inline="always")
 def _correlate_rng(lam_row, rho_row, offs, ins, nins, e0, e1, rows, cols, k0, k1, out):
     for k in range(k0, k1):
-        base = _insert_all(k, ins, nins)
+        base = insert_bits(k, ins, nins)
         for e in range(e0, e1):
             out[e - e0] += np.conj(lam_row[base + offs[rows[e]]]) * rho_row[base + offs[cols[e]]]
 
@@ -197,7 +197,7 @@ def correlate(lam, rho, width, bits, ins, nins, e0, e1, rows, cols):
         b = c // cps
         k0 = (c - b * cps) * gs
         offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
-        _offsets(bits, width, offs)
+        group_offsets(bits, width, offs)
         _correlate_rng(lam[b], rho[b], offs, ins, nins, e0, e1, rows, cols, k0, k0 + gs, part[c])
     out = np.zeros((B, nnz), dtype=rho.dtype)
     for c in range(B * cps):
@@ -212,7 +212,7 @@ def correlate_serial(lam, rho, width, bits, ins, nins, e0, e1, rows, cols):
     B, N = rho.shape
     out = np.zeros((B, e1 - e0), dtype=rho.dtype)
     offs = np.empty(MAX_BLOCK_DIM, dtype=np.int64)
-    _offsets(bits, width, offs)
+    group_offsets(bits, width, offs)
     for b in range(B):
         _correlate_rng(lam[b], rho[b], offs, ins, nins, e0, e1, rows, cols, 0, N >> nins, out[b])
     return out

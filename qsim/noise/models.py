@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Sequence, Union
@@ -60,9 +60,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: (model, circuit) pairs whose NoisyCircuit is kept, by value.
+#: (model, circuit) pairs whose NoisyCircuit is kept, by value (a lookup costs two cached hashes).
 APPLY_CACHE_SIZE = 256
-#: (model, circuit) pairs also found by object identity (no hashing of the circuit's operations).
+#: Unused since models and circuits cache their hashes (the identity memo it sized is gone); kept
+#: so that code reading it keeps working.
 IDENTITY_MEMO_SIZE = 128
 
 #: Former name of :class:`qsim.errors.NoiseProfileError` (kept as an alias).
@@ -318,6 +319,22 @@ class NoiseModel:
     readout_overrides: tuple[tuple[int, ReadoutConfusion], ...] = ()
     name: str = "custom"
 
+    #: The field hash, computed on first use and kept (not part of equality, repr or pickles):
+    #: models key the :meth:`apply` cache, as :class:`~qsim.circuit.Circuit` does with its own.
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ hashing
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash((self.rules, self.readout, self.readout_overrides, self.name))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        """Pickled state without the cached hash (it depends on the process)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     # ------------------------------------------------------------------ builders
     def add(self, channels: Channel | Sequence[Channel], *, gates=None, arity: int | None = None,
             wires: int | Sequence[int] | None = None) -> "NoiseModel":
@@ -407,7 +424,7 @@ class NoiseModel:
     def _apply(self, circuit: Circuit) -> NoisyCircuit:
         for line in self.unmatched(circuit):
             warnings.warn(f"noise model {self.name!r}: {line}; it adds no noise", UnmatchedNoiseWarning,
-                          stacklevel=5)
+                          stacklevel=4)
         ins: list[Instruction] = []
         for o in circuit.ops:
             ins.append(o)
@@ -454,25 +471,10 @@ class NoiseModel:
         return "\n".join(lines)
 
 
-_BY_IDENTITY: dict[tuple[int, int], tuple] = {}
-
-
-def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
-    """Memoised ``model._apply``: first by object identity (no hashing of the instruction lists),
-    then by value."""
-    key = (id(model), id(circuit))
-    hit = _BY_IDENTITY.get(key)
-    if hit is not None and hit[0] is model and hit[1] is circuit:
-        return hit[2]
-    noisy = _apply_by_value(model, circuit)
-    if len(_BY_IDENTITY) >= IDENTITY_MEMO_SIZE:
-        _BY_IDENTITY.pop(next(iter(_BY_IDENTITY)))
-    _BY_IDENTITY[key] = (model, circuit, noisy)          # keeps both alive, so ids stay valid
-    return noisy
-
-
 @lru_cache(maxsize=APPLY_CACHE_SIZE)
-def _apply_by_value(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
+def _apply_cached(model: NoiseModel, circuit: Circuit) -> NoisyCircuit:
+    """Memoised ``model._apply`` per (model, circuit) by value; both cache their hashes, so a hit
+    costs no walk over the operations."""
     return model._apply(circuit)
 
 

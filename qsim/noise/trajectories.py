@@ -15,7 +15,12 @@ Two kinds of channel sites:
   fused run of the core kernels with trajectories as batch rows;
 * **general channels** (amplitude damping, thermal relaxation, user Kraus sets): the circuit is
   cut there; ``p_a`` comes from the reduced density matrix of the channel's wires, and the drawn
-  ``K_a/√p_a`` (per trajectory) is applied with :func:`qsim.backends.numba_backend.apply_matrix`.
+  ``K_a/√p_a`` (per trajectory) is applied with the backend's ``apply_matrix``.
+
+The state-vector work runs on the :data:`TRAJECTORY_BACKEND` backend of the registry
+(:func:`qsim.backends.get_backend`): its protocol methods ``forward`` and ``expvals``, plus
+``apply_matrix``, the optional capability of backends whose kernels apply any (non-unitary)
+matrix in place.
 
 Rows of one run are ``trajectory-major``: row ``t·B + b`` is trajectory ``t`` of sample ``b``.
 """
@@ -29,19 +34,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backends import numba_backend as nb
+from ..backends import Backend, get_backend
 from ..circuit import Circuit, CircuitError, Input, Operation
 from ..gates import U3
 from ..measure import basis_change_ops, readout_observables, rng_from
 from ..observables import as_observables
 from ..precision import BYTES_PER_AMPLITUDE
 from ..program import lower
+from ..program.bind import initial_states
 from ..validate import check_batch
 from .channels import Channel
 from .models import NoiseModel, NoisyCircuit, as_noisy
 
 __all__ = ["TrajectoryResult", "run_trajectories", "TRAJECTORY_MEMORY_BYTES", "DEFAULT_TRAJECTORIES", "FIRST_ROUND",
-           "STATES_PER_ROW", "AMPLITUDE_BYTES", "MIN_KRAUS_PROBABILITY"]
+           "STATES_PER_ROW", "AMPLITUDE_BYTES", "MIN_KRAUS_PROBABILITY", "TRAJECTORY_BACKEND"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,9 @@ AMPLITUDE_BYTES = BYTES_PER_AMPLITUDE["complex128"]
 #: Floor of a drawn Kraus branch's probability ``p_a`` before dividing by ``√p_a``: a branch is
 #: drawn with probability ``p_a``, so only round-off can pick one with ``p_a = 0``.
 MIN_KRAUS_PROBABILITY = 1e-300
+#: Registry name of the backend trajectories run on (complex128 states in host memory, in-place
+#: ``apply_matrix`` for Kraus branches).
+TRAJECTORY_BACKEND = "numba"
 #: Trajectories in the first round of an adaptive run (``target_stderr``); later rounds are
 #: sized from the observed standard error.
 FIRST_ROUND = 64
@@ -157,7 +166,7 @@ def _reduced(psi: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:
     return out
 
 
-def _apply_kraus_site(psi: np.ndarray, site: _KrausSite, n: int, rng) -> None:
+def _apply_kraus_site(backend: Backend, psi: np.ndarray, site: _KrausSite, n: int, rng) -> None:
     kr = np.asarray(site.channel.kraus)
     rho = _reduced(psi, site.wires, n)
     pos = np.einsum("aji,ajk->aik", kr.conj(), kr)                  # K_a† K_a
@@ -166,21 +175,21 @@ def _apply_kraus_site(psi: np.ndarray, site: _KrausSite, n: int, rng) -> None:
     cum = np.cumsum(p, axis=1)
     pick = np.minimum((rng.random(psi.shape[0])[:, None] > cum).sum(axis=1), kr.shape[0] - 1)
     mats = kr[pick] / np.sqrt(np.maximum(p[np.arange(psi.shape[0]), pick], MIN_KRAUS_PROBABILITY))[:, None, None]
-    nb.apply_matrix(psi, mats, site.wires, n)
+    backend.apply_matrix(psi, mats, site.wires, n)
 
 
-def _run_round(noisy, layout, weights, inputs, psi0, B, T, rng) -> np.ndarray:
+def _run_round(backend: Backend, noisy, layout, weights, inputs, psi0, B, T, rng) -> np.ndarray:
     n = noisy.n_qubits
     R = B * T
     x = _pauli_inputs(layout, inputs, B, T, rng)
     psi = None if psi0 is None else np.tile(psi0, (T, 1))
     for i, seg in enumerate(layout.segments):
         if seg.ops:
-            psi = nb.forward(lower(seg), weights, x, psi, R, np.complex128)
+            psi = backend.forward(seg, lower(seg, backend.default_fusion), weights, x, psi, R, np.complex128)
         elif psi is None:
-            psi = nb.initial_states(n, R, None, np.complex128)
+            psi = initial_states(n, R, None, np.complex128)
         if i < len(layout.kraus_sites):
-            _apply_kraus_site(psi, layout.kraus_sites[i], n, rng)
+            _apply_kraus_site(backend, psi, layout.kraus_sites[i], n, rng)
     return psi
 
 
@@ -217,22 +226,24 @@ def run_trajectories(circuit: Circuit | NoisyCircuit, observables, weights=None,
             raise CircuitError(f"target_stderr = {target_stderr!r} must be positive")
         total = max_trajectories
     rng = rng_from(seed)
+    backend = get_backend(TRAJECTORY_BACKEND)
     layout = _layout(noisy)
     mem_rows = max(2, memory_bytes // max(1, STATES_PER_ROW * B * (2**n) * AMPLITUDE_BYTES))
     s1 = np.zeros((B, len(obs)))
     s2 = np.zeros((B, len(obs)))
     probs = [np.zeros((B, 2**n)) for _ in bases]
-    basis_progs = [lower(Circuit(n, tuple(basis_change_ops(bs)))) if basis_change_ops(bs) else None for bs in bases]
+    basis_circuits = [Circuit(n, tuple(basis_change_ops(bs))) if basis_change_ops(bs) else None for bs in bases]
+    basis_progs = [None if c is None else (c, lower(c, backend.default_fusion)) for c in basis_circuits]
     done = 0
     T = min(mem_rows, total) if target_stderr is None else min(mem_rows, total, FIRST_ROUND)
     while done < total:
         T = max(1, min(T, total - done))
-        psi = _run_round(noisy, layout, b.weights, b.inputs, b.state, B, T, rng)
-        vals = nb.expvals(psi, obs, n).reshape(T, B, len(obs))
+        psi = _run_round(backend, noisy, layout, b.weights, b.inputs, b.state, B, T, rng)
+        vals = backend.expvals(psi, obs, n).reshape(T, B, len(obs))
         s1 += vals.sum(axis=0)
         s2 += (vals**2).sum(axis=0)
         for i, prog in enumerate(basis_progs):
-            ps = psi if prog is None else nb.forward(prog, np.zeros(0), None, psi, psi.shape[0], np.complex128)
+            ps = psi if prog is None else backend.forward(*prog, np.zeros(0), None, psi, psi.shape[0], np.complex128)
             probs[i] += (np.abs(ps) ** 2).reshape(T, B, -1).sum(axis=0)
         done += T
         if target_stderr is not None and done >= 2:

@@ -9,7 +9,6 @@ import qsim
 import qsim.grad
 import pytest
 
-import qsim.noise as qn
 from bench import noise as bn
 from bench.adapters import Prepared
 from bench.workloads import W4_P1, W4_P2, w1_circuit, w4_noise_model

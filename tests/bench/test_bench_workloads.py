@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bench.workloads import (
-    DEFAULT_LAYERS, WORKLOADS, build_problem, g1_matrix, g1_target, w1_circuit, w2_circuit,
+    DEFAULT_LAYERS, WORKLOADS, angle_value, build_problem, g1_matrix, g1_target, w1_circuit, w2_circuit,
 )
-from qsim import Input, Weight, final_state
+from qsim import Const, Input, Weight, final_state
 
 
 def test_w1_structure_layers_of_ry_rz_then_cnot_ring():
@@ -74,3 +74,18 @@ def test_registry_and_work_model():
         build_problem("W9", 4)
     with pytest.raises(ValueError, match="n_qubits = 0"):
         build_problem("W1", 0)
+
+
+def test_angle_value_is_the_reference_angle():
+    """``angle_value`` agrees with each reference's own ``angle`` (one sample's inputs) as a float."""
+    rng = np.random.default_rng(3)
+    w, x = rng.normal(size=4), rng.normal(size=(1, 3))
+    for ref in (Weight(2, 0.5, 0.1), Weight(0), Input(1, 2.0, -0.3), Input(2), Const(0.7)):
+        got = angle_value(ref, w, x[0])
+        assert type(got) is float
+        assert got == float(np.asarray(ref.angle(w, x)).reshape(-1)[0])
+    assert angle_value(Const(0.7), w) == 0.7 and angle_value(Weight(1, 2.0), w) == 2.0 * w[1]
+    with pytest.raises(ValueError, match="needs a row of inputs"):
+        angle_value(Input(0), w)
+    with pytest.raises(TypeError, match="not a qsim parameter reference"):
+        angle_value(0.3, w)

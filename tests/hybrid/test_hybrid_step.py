@@ -47,3 +47,20 @@ def test_main_writes_json(tmp_path, capsys):
     res = json.loads(out.read_text())
     assert set(res["steps"]) == {"qhybrid", "torch-statevector"} and res["epoch_s"] > 0
     assert "vs qhybrid" in capsys.readouterr().out
+
+
+def test_peer_angle_matches_the_reference_definitions():
+    """The peers' ``_angle``: ``scale · w[i] + offset``, ``scale · x[..., i] + offset`` (batched or one
+    row), the constant; anything else is refused."""
+    import numpy as np
+
+    from qsim import Const, Input, Weight
+
+    rng = np.random.default_rng(0)
+    w, x = rng.normal(size=3), rng.normal(size=(4, 2))
+    assert hs._angle(Weight(2, 0.5, 0.1), w, x) == 0.5 * w[2] + 0.1
+    np.testing.assert_array_equal(hs._angle(Input(1, 2.0, -0.3), w, x), 2.0 * x[:, 1] - 0.3)
+    assert hs._angle(Input(1, 2.0, -0.3), w, x[0]) == 2.0 * x[0, 1] - 0.3
+    assert hs._angle(Const(0.7), w, None) == 0.7
+    with pytest.raises(TypeError, match="unknown angle reference"):
+        hs._angle(0.7, w, x)

@@ -268,7 +268,8 @@ def test_config_json_round_trips():
     (HeadConfig, {"n_classes": 1}, "n_classes"),
     (HeadConfig, {"encoder": 3}, "expected a JSON object"),
     (HeadConfig, {"input_dim": 768, "encoder": {"n_qubits": 9, "resize": "pad"}}, "needs 'truncate'"),
-    (HeadConfig, {"encoder": {"n_qubits": 2, "connectivity": 1}, "qpu": {"connectivity": 2}}, "connectivity=2 must be <= n_qubits - 1"),
+    (HeadConfig, {"encoder": {"n_qubits": 2, "connectivity": 1}, "qpu": {"connectivity": 2}},
+     "connectivity=2 must be <= n_qubits - 1"),
     (HeadConfig, [1, 2], "expected a JSON object"),
 ])
 def test_config_errors(cls, data, match):

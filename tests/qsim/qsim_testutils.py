@@ -29,6 +29,16 @@ def haar_states(rng: np.random.Generator, B: int, n: int, real: bool = False) ->
     return s / np.linalg.norm(s, axis=1, keepdims=True)
 
 
+def central_differences(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """``∂f/∂x`` by central differences ``(f(x + ε e_i) - f(x - ε e_i)) / 2ε``, entry by entry."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
 def dense_operator(U: np.ndarray, wires, n: int) -> np.ndarray:
     """Full ``2**n`` matrix of ``U`` on ``wires`` (first wire = most significant bit of U's index),
     built as ``P^T (U ⊗ I) P`` with an explicit basis permutation ``P`` - independent of the

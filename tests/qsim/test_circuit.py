@@ -182,3 +182,37 @@ def test_references_angle_shifted_source():
         s = ref.shifted(0.25)
         assert type(s) is type(ref) and s.source == ref.source
         np.testing.assert_allclose(np.asarray(s.angle(w, x)), np.asarray(ref.angle(w, x)) + 0.25)
+
+
+# ---------------------------------------------------------------------- the cached hash
+def test_cached_hash_is_the_field_hash_and_follows_equality():
+    """``hash(c)`` is the dataclass's field hash, computed once; equal circuits hash equal, and the
+    cache takes no part in equality, repr, the constructor or pickles."""
+    import dataclasses
+    import pickle
+
+    c = Circuit(3, (op(RY, 0, Weight(0)), op(CNOT, (0, 1)), op(RX, 2, Input(0, 2.0, 0.1)), op(RY, 1, 0.3)))
+    assert c._hash is None                                           # nothing computed before use
+    h = hash(c)
+    assert h == hash((c.n_qubits, c.ops, c.n_weights, c.n_inputs)) and c._hash == h
+    same = Circuit(3, tuple(c.ops))
+    assert same == c and hash(same) == h
+    assert {c: 1}[same] == 1
+    others = [Circuit(3, c.ops[:-1]), Circuit(3, c.ops, n_weights=5), Circuit(4, c.ops),
+              Circuit(3, c.ops[:-1] + (op(RY, 1, 0.4),)), Circuit(3, c.ops[:2] + (op(RX, 2, Input(0, 2.0, 0.2)),))]
+    for o in others:
+        assert o != c and hash(o) == hash((o.n_qubits, o.ops, o.n_weights, o.n_inputs))
+    assert len({hash(o) for o in others} | {h}) == len(others) + 1
+    assert "_hash" not in repr(c) and [f.name for f in dataclasses.fields(c) if f.compare] == [
+        "n_qubits", "ops", "n_weights", "n_inputs"]
+    assert dataclasses.replace(c, n_weights=4)._hash is None       # a new circuit starts uncached
+    back = pickle.loads(pickle.dumps(c))
+    assert "_hash" not in back.__dict__ or back.__dict__["_hash"] is None
+    assert hash(back) == hash((back.n_qubits, back.ops, back.n_weights, back.n_inputs))
+
+
+def test_lowering_cache_hits_on_equal_circuits():
+    from qsim.program import lower
+
+    c = Circuit(2, (op(RY, 0, Weight(0)), op(CNOT, (0, 1))))
+    assert lower(c) is lower(c) is lower(Circuit(2, tuple(c.ops)))

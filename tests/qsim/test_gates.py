@@ -57,7 +57,8 @@ def test_gate_is_unitary_and_consistent(name):
 
 def test_known_matrices():
     s2 = 1 / math.sqrt(2)
-    np.testing.assert_allclose(GATES["RY"].matrix(0.4), [[math.cos(0.2), -math.sin(0.2)], [math.sin(0.2), math.cos(0.2)]])
+    np.testing.assert_allclose(GATES["RY"].matrix(0.4),
+                               [[math.cos(0.2), -math.sin(0.2)], [math.sin(0.2), math.cos(0.2)]])
     np.testing.assert_allclose(GATES["RX"].matrix(0.4), scipy.linalg.expm(-0.2j * PAULI["X"]))
     np.testing.assert_allclose(GATES["H"].matrix(), [[s2, s2], [s2, -s2]])
     np.testing.assert_allclose(GATES["CNOT"].matrix(), [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])

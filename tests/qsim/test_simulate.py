@@ -122,7 +122,8 @@ def test_sampling_errors():
 def test_observable_algebra():
     o = pauli("Z", 0) + 2 * pauli("X", 1)
     assert isinstance(o, Observable) and len(o.terms) == 2
-    np.testing.assert_allclose(o.matrix(2), np.kron(np.diag([1, -1]), np.eye(2)) + 2 * np.kron(np.eye(2), [[0, 1], [1, 0]]))
+    np.testing.assert_allclose(o.matrix(2),
+                               np.kron(np.diag([1, -1]), np.eye(2)) + 2 * np.kron(np.eye(2), [[0, 1], [1, 0]]))
     assert not (pauli("Y", 0)).is_real and (pauli("YY", (0, 1))).is_real
 
 

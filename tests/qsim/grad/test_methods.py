@@ -9,7 +9,7 @@ import pytest
 import qsim
 import qsim.grad
 import qsim.noise as qn
-from qsim import Circuit, Input, Weight, op, pauli, z_each
+from qsim import Circuit, Input, Weight, op, pauli
 from qsim import gates as G
 
 C = Circuit(3, (op(G.RY, 0, Input(0)), op(G.RX, 1, Input(1, scale=0.5)), op(G.CNOT, (0, 1)),

@@ -68,10 +68,28 @@ def test_apply_is_cached_and_rules_validate():
     m = qn.NoiseModel.depolarizing(0.01, 0.02)
     c = small_circuit()
     assert m.apply(c) is m.apply(c)
+    assert m.apply(Circuit(c.n_qubits, c.ops)) is m.apply(c)          # by value: equal circuits share
+    assert qn.NoiseModel.depolarizing(0.01, 0.02).apply(c) is not m.apply(c)   # channels compare by identity
     with pytest.raises(qn.ChannelError, match="2-wire gates cannot place"):
         qn.NoiseModel().add(qn.kraus_channel([np.eye(8)], name="three"), arity=2)
     with pytest.raises(qn.ChannelError, match="arity"):
         qn.NoiseModel().add(qn.depolarizing(0.1), arity=0)
+
+
+def test_model_hash_is_cached_and_follows_equality():
+    import pickle
+
+    m = qn.NoiseModel.depolarizing(0.01, 0.02).with_readout(0.02)
+    assert m._hash is None
+    h = hash(m)
+    assert h == hash((m.rules, m.readout, m.readout_overrides, m.name)) and m._hash == h
+    same = qn.NoiseModel(m.rules, m.readout, m.readout_overrides, m.name)
+    assert same == m and hash(same) == h
+    for other in (m.named("other"), m.with_readout(0.03), m.add(qn.depolarizing(0.1), arity=1)):
+        assert other != m and hash(other) == hash((other.rules, other.readout, other.readout_overrides, other.name))
+    assert "_hash" not in repr(m)
+    back = pickle.loads(pickle.dumps(m))
+    assert "_hash" not in back.__dict__ or back.__dict__["_hash"] is None
 
 
 @pytest.mark.parametrize("model,fragment", [

@@ -60,6 +60,29 @@ def test_target_stderr_readout_and_seeding():
     assert np.all(np.abs(shots - qsim.expval(circuit(), OBS, W, X, noise=m)) < 0.15)
 
 
+def test_runs_on_the_registered_backend(monkeypatch):
+    """Trajectories reach the state-vector kernels only through the backend registry."""
+    import qsim.backends as backends
+    from qsim.noise.trajectories import TRAJECTORY_BACKEND
+
+    real = backends.get_backend(TRAJECTORY_BACKEND)
+    calls = []
+
+    class Spy:
+        name, device, description = real.name, real.device, real.description
+        precisions, default_fusion = real.precisions, real.default_fusion
+
+        def __getattr__(self, attr):
+            calls.append(attr)
+            return getattr(real, attr)
+
+    ref = qn.run_trajectories(circuit(), OBS, W, X, model=MODEL, trajectories=16, seed=5, bases=({0: "X"},))
+    monkeypatch.setitem(backends._loaded, TRAJECTORY_BACKEND, Spy())
+    got = qn.run_trajectories(circuit(), OBS, W, X, model=MODEL, trajectories=16, seed=5, bases=({0: "X"},))
+    assert {"forward", "expvals", "apply_matrix"} <= set(calls)
+    assert np.array_equal(got.mean, ref.mean) and np.array_equal(got.probabilities[0], ref.probabilities[0])
+
+
 def test_trajectory_errors():
     with pytest.raises(Exception, match="at least 2"):
         qn.run_trajectories(circuit(), OBS, W, X, model=MODEL, trajectories=1)
