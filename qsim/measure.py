@@ -54,6 +54,7 @@ import numpy as np
 from .circuit import CircuitError, Operation
 from .gates import H, Sdg
 from .observables import Observable, PauliString, as_observables, parity_signs
+from .validate import check_shots
 
 __all__ = [
     "rng_from", "check_shots", "check_readout", "apply_readout_to_probabilities", "readout_observables",
@@ -74,17 +75,6 @@ def rng_from(seed) -> np.random.Generator:
     """A Generator from a seed, ``None`` or an existing Generator (passed through, so one stream
     can serve several calls)."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def check_shots(shots) -> int:
-    """``shots`` as an ``int``.
-
-    Raises:
-        CircuitError: (an :class:`~qsim.errors.InputError`) unless a positive integer (bools refused).
-    """
-    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
-        raise CircuitError(f"shots = {shots!r} must be a positive integer")
-    return int(shots)
 
 
 def check_readout(readout, n: int) -> np.ndarray:

@@ -18,9 +18,11 @@ from typing import Callable
 
 import numpy as np
 
+from .hostinfo import available_memory
+
 from .circuit import Circuit, CircuitError
 
-__all__ = ["Batch", "check_batch", "check_fusion", "FUSION_LEVELS",
+__all__ = ["Batch", "check_batch", "check_fusion", "check_shots", "FUSION_LEVELS",
            "NORM_ATOL", "MAX_BYTES_ENV", "MEMORY_CHECK_MIN_BYTES", "set_max_bytes",
            "max_bytes", "available_memory", "state_bytes", "check_memory"]
 
@@ -38,6 +40,17 @@ MEMORY_CHECK_MIN_BYTES = 1 << 24
 FUSION_LEVELS = (0, 1, 2)
 
 _max_bytes: int | None = None
+
+
+def check_shots(shots) -> int:
+    """``shots`` as an ``int``.
+
+    Raises:
+        CircuitError: (an :class:`~qsim.errors.InputError`) unless a positive integer (bools refused).
+    """
+    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
+        raise CircuitError(f"shots = {shots!r} must be a positive integer")
+    return int(shots)
 
 
 def check_fusion(fusion) -> int:
@@ -75,22 +88,6 @@ def max_bytes() -> tuple[int, str] | None:
     if not limit >= 1 or limit == float("inf"):
         raise CircuitError(f"${MAX_BYTES_ENV} = {raw!r} must be a positive number of bytes (e.g. 8e9)")
     return int(limit), f"${MAX_BYTES_ENV}"
-
-
-def available_memory() -> int | None:
-    """Bytes the host can give without swapping: ``MemAvailable`` of ``/proc/meminfo``, else the
-    free physical pages (``os.sysconf``), else ``None`` (unknown: only the cap is checked)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def state_bytes(n_qubits: int, batch: int, dtype, *, density: bool = False) -> int:
