@@ -113,6 +113,7 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
                    help="share PQC1 weights across re-uploading blocks")
     g.add_argument("--measured", type=int, metavar="QM", help="measured QPU qubits")
     g.add_argument("--linear-input", choices=LINEAR_INPUTS, help="linear layer on the QPU output or on [encoders, QPU]")
+    g.add_argument("--ensemble", type=int, metavar="K", help="K heads (own initialisations), logits averaged")
     g.add_argument("--shots", type=int, metavar="S", help="QPU shots per evaluation (default: exact)")
     g.add_argument("--gradient", choices=("adjoint", "param_shift"), help="QPU gradient method")
     g.add_argument("--noise", metavar="JSON", help="QPU noise model spec for qsim.noise (JSON or preset name)")
@@ -204,6 +205,7 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
 #: ``train`` flag -> dotted path in :class:`~hybrid.head.HeadConfig`.
 HEAD_FLAGS = {
     "encoders": ("n_encoders",), "merge": ("merge",), "linear_input": ("linear_input",), "dtype": ("dtype",),
+    "ensemble": ("ensemble",),
     "qubits": ("encoder.n_qubits",), "encoder_layers": ("encoder.layers",), "bias": ("encoder.bias",),
     "connectivity": ("encoder.connectivity", "qpu.connectivity"),
     "reuploads": ("qpu.reuploads",), "qpu_layers": ("qpu.layers",), "shared": ("qpu.shared",),

@@ -89,6 +89,9 @@ class HeadConfig(JSONConfig):
             projection to ``components`` dimensions fitted on the training split by
             :meth:`QuantumHead.prepare` (:mod:`hybrid.preprocess`; buffers, not parameters).
         components: k of the projection; the encoders then see ``components`` coordinates.
+        ensemble: K members, each its own encoders → QPU → linear from its own initialisation,
+            sharing the projection; the logits are the members' mean (trained jointly).  K = 1 is
+            the paper's single head; the parameter count is K times a member's.
     """
 
     input_dim: int = 384
@@ -101,6 +104,7 @@ class HeadConfig(JSONConfig):
     linear_input: str = "qpu_only"
     n_classes: int = 2
     dtype: str = "float32"
+    ensemble: int = 1
 
     _nested = {"encoder": EncoderConfig, "qpu": QPUConfig}
 
@@ -108,6 +112,7 @@ class HeadConfig(JSONConfig):
         o = "HeadConfig"
         self.input_dim = check_int(o, "input_dim", self.input_dim, 1)
         self.n_encoders = check_int(o, "n_encoders", self.n_encoders, 1)
+        self.ensemble = check_int(o, "ensemble", self.ensemble, 1)
         if isinstance(self.encoder, Mapping):
             self.encoder = EncoderConfig.from_dict(self.encoder)
         if isinstance(self.qpu, Mapping):
@@ -142,10 +147,12 @@ class HeadConfig(JSONConfig):
         return self.qpu.measured + (self.qpu_qubits if self.linear_input == "concat" else 0)
 
     def parameter_counts(self) -> dict[str, int]:
-        """``{"encoders", "qpu", "linear", "total"}`` from the formula in the module docstring."""
-        enc = self.n_encoders * self.encoder.n_parameters(self.encoder_input_dim)
-        qpu = self.qpu.n_parameters(self.qpu_qubits)
-        lin = (self.linear_inputs + 1) * self.n_classes
+        """``{"encoders", "qpu", "linear", "total"}`` from the formula in the module docstring
+        (times :attr:`ensemble`)."""
+        k = self.ensemble
+        enc = k * self.n_encoders * self.encoder.n_parameters(self.encoder_input_dim)
+        qpu = k * self.qpu.n_parameters(self.qpu_qubits)
+        lin = k * (self.linear_inputs + 1) * self.n_classes
         return {"encoders": enc, "qpu": qpu, "linear": lin, "total": enc + qpu + lin}
 
     def describe(self) -> dict[str, Any]:
@@ -159,8 +166,22 @@ class HeadConfig(JSONConfig):
         }
 
 
+class _Member(nn.Module):
+    """One ensemble member beyond the first: its own encoders, QPU module and linear layer."""
+
+    def __init__(self, c: HeadConfig, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(AmplitudeEncoder(c.encoder_input_dim, c.encoder, dtype=dtype)
+                                      for _ in range(c.n_encoders))
+        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype)
+        self.linear = nn.Linear(c.linear_inputs, c.n_classes, dtype=dtype)
+
+
 class QuantumHead(nn.Module):
     """The paper's head: ``logits = Linear(QPU(merge(Enc_1(e), …, Enc_E(e))) [⊕ merged])``.
+
+    With ``config.ensemble = K > 1`` the logits are the mean of K such heads (members) on the same
+    (projected) input: ``logits = (1/K) Σ_m Linear_m(QPU_m(merge(Enc_m1(e), …)))``.
 
     Args:
         config: :class:`HeadConfig` (default: ``HeadConfig()``).
@@ -176,10 +197,12 @@ class QuantumHead(nn.Module):
         dtype = DTYPES[c.dtype]
         self.projection = (None if c.preprocess == "none" else
                            Projection(c.input_dim, c.components, whiten=c.preprocess == "whiten", dtype=dtype))
+        # member 0 keeps the attribute names of the single head (checkpoints of K = 1 unchanged)
         self.encoders = nn.ModuleList(AmplitudeEncoder(c.encoder_input_dim, c.encoder, dtype=dtype)
                                       for _ in range(c.n_encoders))
         self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype)
         self.linear = nn.Linear(c.linear_inputs, c.n_classes, dtype=dtype)
+        self.members = nn.ModuleList(_Member(c, dtype) for _ in range(c.ensemble - 1))
 
     @property
     def n_parameters(self) -> int:
@@ -196,10 +219,13 @@ class QuantumHead(nn.Module):
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The merged first-module output ``z`` ``(B, Q_c)``."""
+        """The merged first-module output ``z`` ``(B, Q_c)`` (of the first member)."""
         if self.projection is not None:
             x = self.projection(x)
-        zs = [enc(x) for enc in self.encoders]
+        return self._merged(self.encoders, x)
+
+    def _merged(self, encoders: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+        zs = [enc(x) for enc in encoders]
         if len(zs) == 1:
             return zs[0]
         if self.config.merge == "concat":
@@ -207,10 +233,20 @@ class QuantumHead(nn.Module):
         stacked = torch.stack(zs, dim=0)
         return stacked.mean(dim=0) if self.config.merge == "mean" else stacked.sum(dim=0)
 
+    def _logits(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        z = self._merged(member.encoders, x)
+        q = member.qpu(z)
+        return member.linear(q if self.config.linear_input == "qpu_only" else torch.cat([z, q], dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.features(x)
-        q = self.qpu(z)
-        return self.linear(q if self.config.linear_input == "qpu_only" else torch.cat([z, q], dim=1))
+        if self.projection is not None:
+            x = self.projection(x)
+        logits = self._logits(self, x)
+        if not len(self.members):
+            return logits
+        for member in self.members:
+            logits = logits + self._logits(member, x)
+        return logits / (1 + len(self.members))
 
 
 # --------------------------------------------------------------------------------------------

@@ -143,3 +143,31 @@ def test_standardised_qpu_trains_on_a_one_row_batch():
     out = qpu(torch.randn(1, 3, dtype=torch.float64))
     out.sum().backward()
     assert out.shape == (1, 1) and qpu.norm.weight.grad is not None
+
+
+def test_ensemble_is_the_mean_of_independent_members():
+    """K members: K times the parameters, logits = the members' mean, each member a complete head
+    (its own encoders, QPU and linear layer) that a single head with the same weights reproduces."""
+    X = np.random.default_rng(3).normal(size=(60, 24))
+    base = HeadConfig(input_dim=24, preprocess="pca", components=7, n_encoders=2,
+                      encoder=EncoderConfig(n_qubits=3, layers=1, connectivity=1, bias=1.0),
+                      qpu=QPUConfig(reuploads=1, connectivity=1, layers=1), dtype="float64")
+    cfg = HeadConfig.from_dict({**base.to_dict(), "ensemble": 3})
+    assert HeadConfig.from_dict(cfg.to_dict()) == cfg
+    torch.manual_seed(0)
+    head = QuantumHead(cfg).prepare(X)
+    assert head.n_parameters == cfg.parameter_counts()["total"] == 3 * base.parameter_counts()["total"]
+    x = torch.as_tensor(X[:5])
+    singles = []
+    for member in [head, *head.members]:
+        one = QuantumHead(base)
+        one.projection.load_state_dict(head.projection.state_dict())
+        one.encoders.load_state_dict(member.encoders.state_dict())
+        one.qpu.load_state_dict(member.qpu.state_dict())
+        one.linear.load_state_dict(member.linear.state_dict())
+        singles.append(one(x))
+    torch.testing.assert_close(head(x), sum(singles) / 3)
+    assert not torch.allclose(singles[0], singles[1])             # members start from their own draws
+    assert not any(k.startswith("members.") for k in QuantumHead(base).state_dict())   # K = 1 unchanged
+    with pytest.raises(ValueError, match="ensemble"):
+        HeadConfig(ensemble=0)
