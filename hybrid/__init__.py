@@ -24,7 +24,7 @@ Example::
 
     import hybrid
     cfg = hybrid.preset("default", input_dim=384)
-    head = hybrid.QuantumHead(cfg).prepare(X_train)   # 148 trainable parameters; fits the PCA
+    head = hybrid.QuantumHead(cfg).prepare(X_train)   # 178 trainable parameters; fits the PCA
     logits = head(embeddings)                 # (B, 2), gradients by qsim's adjoint VJP
 """
 
