@@ -6,12 +6,15 @@ Modules, one per concern:
 * :mod:`energy.profiles`: hardware profiles (``energy/profiles/*.toml``) with a source per constant.
 * :mod:`energy.circuits`: circuit descriptions (paper head, hardware-efficient ansatz, qsim
   duck type).
+* :mod:`energy.lowering`: passes and sweeps from qsim's own lowering; all-to-alls of a remapping plan.
 * :mod:`energy.simulation`: simulation energy (memory traffic, devices, communication, power).
 * :mod:`energy.qpu`: QPU energy (shots x per-shot time x system power, shot counts, noise).
 * :mod:`energy.crossover`: the cross-over ``n*``, the memory wall, sensitivity, constant solving.
+* :mod:`energy.uncertainty`: interpolated ``n*``, Monte Carlo interval over the constants' ranges, ranking.
+* :mod:`energy.classical`: the best classical alternative (light cone, MPS bond-dimension bound).
 * :mod:`energy.measure`: copy bandwidth, RAPL and NVML power on this machine.
 * :mod:`energy.calibrate`: the efficiency ``eta`` fitted from ``qhybrid.bench/1`` files.
-* :mod:`energy.presets`: the two published cross-overs (46 and 34 qubits) and their assumptions.
+* :mod:`energy.presets`: the two published cross-overs (46 and 34 qubits): un-fitted and calibrated.
 * :mod:`energy.plot` and :mod:`energy.cli`: the figure and the ``qhybrid energy`` command.
 
 Example::

@@ -5,7 +5,9 @@ Input: a ``qhybrid.bench/1`` file written by the ``bench`` package.  Fields read
 * top level: ``schema`` (must be ``"qhybrid.bench/1"``), ``machine``, ``records``;
 * ``machine``: ``copy_bandwidth_bytes_per_s`` (the device bandwidth for ``device = "cpu"``),
   ``memory_bytes`` and ``cores`` (copied into a calibrated CPU profile), ``gpu`` (reported);
-* each record: ``status`` (only ``"ok"`` is used), ``simulator``, ``device``, ``n_qubits``,
+* each record: ``workload`` (only the forward state-vector workloads :data:`FORWARD_WORKLOADS`
+  are used: a W3 gradient row sweeps the state forward and backward, so its passes are not the
+  forward passes the energy model counts), ``status`` (only ``"ok"``), ``simulator``, ``device``, ``n_qubits``,
   ``batch``, ``bytes_per_amplitude``, ``n_passes`` (state passes after fusion; ``null`` for peer
   simulators, then ``n_gates`` is used), ``n_gates`` and ``time_s.median``.
 
@@ -24,6 +26,9 @@ used: smaller states stay in cache and would over-state the sustained bandwidth.
 A single-threaded copy can under-state what a parallel kernel reaches, giving ``eta > 1``; the
 calibrated profile then sets ``eta = 1`` and the bandwidth to ``eta * BW_dev`` (the product is
 what the model uses) and logs a warning.
+
+A fit belongs to the device kind of its rows: :func:`calibrated_profile` refuses to put CPU rows
+into a GPU profile (or the reverse), which would silently turn an H100 into a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from typing import Any, Mapping
 
 from energy.measure import PowerReading, with_measured_power
 from energy.profiles import Kind, Profile
+from qsim.program import DEFAULT_FUSION, GPU_FUSION
 
 __all__ = [
     "BENCH_SCHEMA",
     "CalibrationError",
     "DEFAULT_SIMULATOR",
     "EfficiencyFit",
+    "FORWARD_WORKLOADS",
     "MIN_MEMORY_BOUND_STATE_BYTES",
     "RecordFit",
     "calibrated_profile",
@@ -59,6 +66,15 @@ DEFAULT_SIMULATOR = "qhybrid-numba"
 #: common CPUs (32-256 MB shared by all cores) and every GPU's L2 (50 MB on H100), so a pass
 #: streams from DRAM/HBM.  complex128: n >= 22; complex64: n >= 23.
 MIN_MEMORY_BOUND_STATE_BYTES = 64 * 2**20
+
+
+#: qsim fusion level each bench simulator lowers its circuits at (bench/schema.md ``n_passes``): the
+#: calibrated profile counts passes at the same level, so eta and the pass count stay consistent.
+FUSION_BY_SIMULATOR = {"qhybrid-numba": DEFAULT_FUSION, "qhybrid-cupy": GPU_FUSION, "qhybrid-numpy": 0}
+
+#: Bench workloads whose rows are forward state-vector passes (bench/schema.md, "What the energy
+#: module reads"): W1 layered forward, W2 batched forward, G1 one gate application.
+FORWARD_WORKLOADS = frozenset({"W1", "W2", "G1"})
 
 
 class CalibrationError(ValueError):
@@ -188,6 +204,9 @@ def fit_efficiency(bench: Mapping[str, Any], simulator: str = DEFAULT_SIMULATOR,
         if record.get("simulator") != simulator or record.get("device") != device:
             skip("other simulator or device")
             continue
+        if record.get("workload") not in FORWARD_WORKLOADS:
+            skip(f"workload {record.get('workload')!r} is not a forward pass")
+            continue
         if record.get("status") != "ok":
             skip(f"status {record.get('status')!r}")
             continue
@@ -225,6 +244,11 @@ def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, 
         raise CalibrationError(
             f"profile {base.name!r} is a {base.kind.value} profile, expected a simulator"
         )
+    if base.device != fit.device:
+        raise CalibrationError(
+            f"profile {base.name!r} is a {base.device or 'unstated'} device but the bench rows are "
+            f"{fit.device} rows: a fit is never moved across device kinds (pick a {fit.device} profile)"
+        )
     where = (f"bench {fit.simulator} on {fit.device}, {len(fit.records)} records, "
              f"eta range {fit.eta_min:.3g}-{fit.eta_max:.3g}")
     profile = base
@@ -243,6 +267,9 @@ def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, 
                .with_constant("bandwidth_per_device", bandwidth,
                               source=f"{fit.bandwidth_source} ({where})", tag="M")
                .with_constant("efficiency", eta, source=f"median fitted eta ({where})", tag="M"))
+    if fit.simulator in FUSION_BY_SIMULATOR:
+        profile = profile.with_constant("fusion_level", FUSION_BY_SIMULATOR[fit.simulator], tag="P",
+                                        source=f"the qsim fusion level {fit.simulator} ran the bench at")
     if power is not None:
         try:
             profile = with_measured_power(profile, power)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -74,6 +74,11 @@ class CircuitSpec:
         depth: parallel depth ``d = d_1 + d_2``.
         depth_multi: ``d_2``, the layers holding at least one gate on 2 or more wires.
         label: a short description for reports.
+        gates: the wires of each gate in circuit order (``None``: not known), controls first.
+        active: per gate, the wires it acts on non-diagonally (a CNOT's target, not its control;
+            none for a diagonal gate); ``None`` when not known.  Global wires in this list need
+            data movement on a distributed simulator (:mod:`energy.lowering`).
+        source: the ``qsim`` circuit this spec was read from, if any (lowered as is).
     """
 
     n_qubits: int
@@ -81,6 +86,9 @@ class CircuitSpec:
     depth: int
     depth_multi: int
     label: str = "circuit"
+    gates: tuple[tuple[int, ...], ...] | None = field(default=None, compare=False, repr=False)
+    active: tuple[tuple[int, ...], ...] | None = field(default=None, compare=False, repr=False)
+    source: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_int("n_qubits", self.n_qubits, 1)
@@ -147,9 +155,12 @@ def spec_from_wires(n_qubits: int, gates: Iterable[Sequence[int]],
     """Build a :class:`CircuitSpec` from gate wire tuples in circuit order.
 
     Depth is found by as-soon-as-possible scheduling: gate ``g`` on wires ``w`` is placed in layer
-    ``max_{q in w} free[q]`` and sets ``free[q]`` to the next layer for each of its wires.
+    ``max_{q in w} free[q]`` and sets ``free[q]`` to the next layer for each of its wires.  A gate
+    on several wires is read as controls first: it acts non-diagonally on its last wire only
+    (CNOT, Toffoli), which is what :attr:`CircuitSpec.active` records.
     """
     _check_int("n_qubits", n_qubits, 1)
+    gates = tuple(tuple(int(w) for w in wires) for wires in gates)
     free = [0] * n_qubits
     widest: list[int] = []  # widest arity in each layer
     counts: dict[int, int] = {}
@@ -165,7 +176,8 @@ def spec_from_wires(n_qubits: int, gates: Iterable[Sequence[int]],
             widest.append(0)
         widest[layer] = max(widest[layer], len(wires))
         counts[len(wires)] = counts.get(len(wires), 0) + 1
-    return CircuitSpec(n_qubits, counts, len(widest), sum(1 for a in widest if a >= 2), label)
+    return CircuitSpec(n_qubits, counts, len(widest), sum(1 for a in widest if a >= 2), label,
+                       gates=gates, active=tuple((wires[-1],) for wires in gates))
 
 
 def spec_from_circuit(circuit: Any, label: str | None = None) -> CircuitSpec:
@@ -195,7 +207,14 @@ def spec_from_circuit(circuit: Any, label: str | None = None) -> CircuitSpec:
     depth = circuit.depth()
     _check_int(f"{name}.depth()", depth, 0)
     multi = sum(v for k, v in counts.items() if k >= 2)
-    return CircuitSpec(int(circuit.n_qubits), counts, depth, min(depth, multi), label or name)
+    gates = active = source = None
+    ops = getattr(circuit, "ops", None)
+    if ops is not None and all(hasattr(o, "gate") and hasattr(o, "wires") for o in ops):
+        source = circuit  # a qsim circuit: lowered as is, its diagonal gates known
+        gates = tuple(tuple(o.wires) for o in ops)
+        active = tuple(() if o.gate.is_diagonal else tuple(o.wires[o.gate.num_controls:]) for o in ops)
+    return CircuitSpec(int(circuit.n_qubits), counts, depth, min(depth, multi), label or name,
+                       gates=gates, active=active, source=source)
 
 
 class CircuitFamily(Protocol):

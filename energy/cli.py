@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import os
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Sequence
@@ -28,15 +30,16 @@ from energy.calibrate import (DEFAULT_SIMULATOR, CalibrationError, EfficiencyFit
                               calibrated_profile, fit_efficiency, load_bench)
 from energy.circuits import (CircuitFamily, EnergyCircuitError, HardwareEfficient, PaperHead,
                              family_from_factory)
-from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Scenario,
-                              SensitivityRow, find_crossover, qpu_curve, sensitivity,
-                              simulation_curve)
+from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Scenario, find_crossover,
+                              qpu_curve, simulation_curve)
 from energy.measure import (DEFAULT_COPY_BYTES, PowerReading, measure_copy_bandwidth,
                             measure_rapl_power, measured_cpu_profile, nvml_power)
 from energy.presets import PRESETS, Preset, get_preset, recalibrate
 from energy.profiles import EnergyProfileError, Kind, Profile, builtin_profile_names, load_profile
+from energy.classical import classical_bound
 from energy.qpu import shots_for_precision
 from energy.simulation import BYTES_PER_AMPLITUDE
+from energy.uncertainty import DEFAULT_DRAWS, DEFAULT_SEED, INTERVAL, NStarInterval, n_star_interval, rank_constants
 from qsim.atomic import atomic_write_json
 
 __all__ = ["COMMAND", "add_arguments", "main", "run"]
@@ -50,6 +53,10 @@ DEFAULT_TABLE_STEP = 4
 #: GPU profile for a bench file's ``machine.gpu`` name when ``--calibrate-profile`` is absent.
 GPU_PROFILE_BY_NAME = (("H200", "h200"), ("H100", "h100"), ("A100", "a100"))
 EXIT_USAGE = 2
+#: Largest qubit count ``--qubits`` accepts: a state of 2^100 amplitudes is 10^16 times the
+#: largest machine's memory (Frontier, ~4.6 PB HBM), so nothing in the model changes beyond it and
+#: larger ranges are typos (``4:2000``) that would overflow 2^n.
+QUBITS_LIMIT = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +122,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     out = parser.add_argument_group("output")
     out.add_argument("--sensitivity", action="store_true",
-                     help="each constant halved and doubled: the change in n*")
+                     help="rank the constants by their effect on the interpolated n* (each at the ends of its range)")
+    out.add_argument("--draws", type=int, default=DEFAULT_DRAWS,
+                     help=f"Monte Carlo draws over the constants' ranges (default {DEFAULT_DRAWS})")
+    out.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"Monte Carlo seed (default {DEFAULT_SEED})")
     out.add_argument("--json", metavar="PATH", help="write all results as JSON")
     out.add_argument("--plot", metavar="PATH",
                      help="write a PNG: log energy vs qubits, cross-overs and memory walls marked")
@@ -125,9 +135,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
     try:
         return _run(args)
-    except (EnergyProfileError, EnergyCircuitError, CalibrationError, ValueError, KeyError) as exc:
+    except (EnergyProfileError, EnergyCircuitError, CalibrationError, ValueError, KeyError,
+            OSError, OverflowError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"energy: error: {message}", file=sys.stderr)
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.filename}: {exc.strerror}"
+        text = " ".join(str(message).split())  # one line, whatever the message held
+        print(f"energy: error: {text}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -154,7 +168,48 @@ def _parse_range(text: str) -> range:
         raise ValueError(f"--qubits {text!r}: expected MIN:MAX, e.g. 4:60") from None
     if not sep or not 1 <= n_min <= n_max:
         raise ValueError(f"--qubits {text!r}: need 1 <= MIN <= MAX")
+    if n_max > QUBITS_LIMIT:
+        raise ValueError(f"--qubits {text!r}: MAX must be <= {QUBITS_LIMIT} (2^{QUBITS_LIMIT} amplitudes "
+                         "are far past any machine)")
     return range(n_min, n_max + 1)
+
+
+def _check_output(option: str, path: str | None) -> None:
+    """Fail before any work when ``path`` cannot be written (missing folder, no permission)."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise ValueError(f"{option} {path!r}: is a directory")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ValueError(f"{option} {path!r}: not writable")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every numeric option in its range; one ``ValueError`` line for the first bad one."""
+    if args.shots is not None and args.shots < 1:
+        raise ValueError(f"--shots = {args.shots}: must be >= 1")
+    if args.target_precision is not None and not 0.0 < args.target_precision < 1.0:
+        raise ValueError(f"--target-precision = {args.target_precision}: must be in (0, 1)")
+    for option, value in (("--batch", args.batch), ("--step", args.step), ("--draws", args.draws)):
+        if value < 1:
+            raise ValueError(f"{option} = {value}: must be >= 1")
+    if not args.copy_mib > 0:
+        raise ValueError(f"--copy-mib = {args.copy_mib}: must be > 0")
+    _check_output("--json", args.json)
+    _check_output("--plot", args.plot)
+
+
+def _check_unique(profiles: Sequence[Profile]) -> None:
+    seen: set[str] = set()
+    for profile in profiles:
+        if profile.name in seen:
+            raise ValueError(f"profile name {profile.name!r} given twice (--sim/--qpu/--profile-file): "
+                             "names label the results and must be unique")
+        seen.add(profile.name)
 
 
 def _circuit(args: argparse.Namespace) -> CircuitFamily:
@@ -186,14 +241,17 @@ def _setup(args: argparse.Namespace) -> _Setup:
         for path in args.profile_file:
             extra = load_profile(path)
             (sims if extra.kind is Kind.SIMULATOR else qpus).append(extra)
-        shots = (shots_for_precision(args.target_precision) if args.target_precision
-                 else args.shots or DEFAULT_SHOTS)
+        if args.target_precision is not None:
+            shots = shots_for_precision(args.target_precision)
+        else:
+            shots = DEFAULT_SHOTS if args.shots is None else args.shots
         setup = _Setup(sims, qpus, _circuit(args), shots, args.precision, args.noise_aware)
     for option, profiles, kind in (("--sim", setup.sims, Kind.SIMULATOR),
                                    ("--qpu", setup.qpus, Kind.QPU)):
         for profile in profiles:
             if profile.kind is not kind:
                 raise ValueError(f"{option} {profile.name!r} is a {profile.kind.value} profile")
+    _check_unique(setup.sims + setup.qpus)
 
     if args.measure_cpu:
         base = next((p for p in setup.sims if p.name == "cpu"), None) or load_profile("cpu")
@@ -255,34 +313,103 @@ def _print_table(curves: Sequence[Curve], rows: Sequence[int]) -> None:
         print(f"{n:5d}" + "".join(cells))
 
 
-def _print_sensitivity(base: Crossover, rows: Sequence[SensitivityRow]) -> None:
-    print(f"\nsensitivity: {base.simulator} vs {base.qpu} "
-          f"(base n* = {base.n_star}, memory wall {base.memory_wall})")
-    print(f"{'side':10s}{'constant':24s}{'value':>14s}"
-          f"{'x1/2: n* (wall)':>22s}{'x2: n* (wall)':>22s}  note")
-    quiet = []
-    for row in rows:
-        if row.max_shift == 0 and row.memory_wall[0] == row.memory_wall[1] == base.memory_wall:
-            quiet.append(row.name)
-            continue
-        half, double = (f"{_fmt(v, row.unit)}: {n} ({w})"
-                        for v, n, w in zip(row.values, row.n_star, row.memory_wall))
-        print(f"{row.side:10s}{row.name:24s}{_fmt(row.base, row.unit):>14s}"
-              f"{half:>22s}{double:>22s}  {row.note}")
-    if quiet:
-        print(f"no effect on n* or the wall: {', '.join(quiet)}")
+#: The model in one line each (printed with every answer).
+FORMULA = (
+    "E_sim = PUE * N * [(u P_dev + P_host) t_comp + (u_comm P_dev + P_host) t_comm],  "
+    "t_comp = 2 b 2^n W / (N eta BW),  t_comm = R * all-to-all",
+    "E_qpu = PUE * (P_0 + p_q n + P_ctrl) * S_eff * (t_prep + t_circ + t_readout + t_overhead),  "
+    "S_eff = S / F^2 when noise-aware",
+)
+#: Constants named beside the breakdown: the ones moving n* most.
+DOMINANT_SHOWN = 3
 
 
-def _print_preset(preset: Preset, interval: tuple[float, float] | None) -> None:
+def _q(x: float, above: str = "none") -> str:
+    return above if x != x else f"{x:.1f}"
+
+
+def _print_ranking(scenario: Scenario, nominal: float, effects: Sequence[Any]) -> None:
+    print(f"\nsensitivity: {scenario.simulator.name} vs {scenario.qpu.name} (interpolated n* = {nominal:.2f}); "
+          "each constant at the low / high end of its range, others at their values")
+    print(f"{'side':10s}{'constant':24s}{'value':>11s}{'low':>11s}{'high':>11s}{'n*(low)':>9s}{'n*(high)':>9s}"
+          f"{'shift':>8s}")
+    for e in effects:
+        print(f"{e.side:10s}{e.name:24s}{e.value:>11.3g}{e.low:>11.3g}{e.high:>11.3g}{_q(e.n_star_low):>9s}"
+              f"{_q(e.n_star_high):>9s}{e.shift:>+8.2f}")
+
+
+def _print_preset(preset: Preset, solved: tuple[float, float] | None, unfitted: NStarInterval) -> None:
     side, name, _, _ = preset.calibrated
     print(f"preset {preset.name}: {preset.title}")
     for a in preset.assumptions:
         print(f"  [{a.status:10s}] {a.what}: {a.value}" + (f"  ({a.why})" if a.why else ""))
-    line = f"  calibrated constant: {side} {name} = {preset.calibrated_value():.4g} (SI)"
-    if interval is not None:
-        line += (f"; re-solved interval for n* = {preset.target}: "
-                 f"[{interval[0]:.4g}, {interval[1]:.4g})")
+    print(f"  un-fitted (sourced constants and their ranges): {unfitted.text()}; {side} {name} = "
+          f"{preset.unfitted_value():.4g} (SI)")
+    line = (f"  calibrated: {side} {name} = {preset.calibrated_value():.4g} (SI), solved so that n* = {preset.target} "
+            "(applied to this preset only)")
+    if solved is not None:
+        line += f"; re-solved interval for n* = {preset.target}: [{solved[0]:.4g}, {solved[1]:.4g})"
     print(line)
+    print(f"  note: {preset.note}")
+
+
+def _print_matrix(sims: Sequence[Profile], qpus: Sequence[Profile],
+                  intervals: dict[tuple[str, str], NStarInterval]) -> None:
+    print(f"\nn* intervals (interpolated; Monte Carlo over every constant's range, central {INTERVAL:.0%}; "
+          "'>MAX': no cross-over in range):")
+    width = 26
+    print(" " * 18 + "".join(q.name[:width - 2].rjust(width) for q in qpus))
+    for sim in sims:
+        cells = []
+        for qpu in qpus:
+            iv = intervals[(sim.name, qpu.name)]
+            above = f">{iv.n_range[1]}"
+            cells.append(f"{_q(iv.nominal, above)} [{_q(iv.low, above)}, {_q(iv.high, above)}]".rjust(width))
+        print(f"{sim.name[:18]:18s}" + "".join(cells))
+
+
+def _print_breakdown(scenario: Scenario, crossover: Crossover, dominant: Sequence[Any]) -> None:
+    """What the energies at n* are made of, time-to-solution beside energy, the dominant constants."""
+    head = f"  {scenario.simulator.name} vs {scenario.qpu.name}"
+    if crossover.n_star is None:
+        print(f"{head}: no cross-over in range")
+        return
+    n = crossover.n_star
+    sim, qpu = scenario.simulate(n), scenario.run_qpu(n)
+    wall = "" if sim.feasible else f" (past the memory wall: {sim.devices} devices extrapolated)"
+    print(f"{head} at n = {n}:")
+    print(f"    simulation {sim.energy_j:.3g} J, time-to-solution {sim.time_s:.3g} s{wall}: {sim.devices} device(s), "
+          f"{sim.passes:g} passes / {sim.sweeps:g} sweeps ({sim.work}); compute {sim.t_compute:.3g} s = "
+          f"{sim.energy_compute_j:.3g} J at {sim.power_w:.3g} W; communication {sim.remaps:g} all-to-all(s) "
+          f"{sim.t_comm:.3g} s = {sim.energy_comm_j:.3g} J at {sim.power_comm_w:.3g} W")
+    print(f"    QPU {qpu.energy_j:.3g} J, time-to-solution {qpu.time_s:.3g} s: {qpu.shots} shots -> "
+          f"{qpu.shots_effective:.4g} after noise (F = {qpu.fidelity:.3g}), {qpu.t_shot * 1e3:.3g} ms per shot, "
+          f"{qpu.power_w:.3g} W")
+    if dominant:
+        names = ", ".join(f"{e.side} {e.name} ({e.shift:+.2f} qubits over its range)" for e in dominant)
+        print(f"    dominant constants: {names}")
+
+
+def _print_classical(setup: _Setup, crossovers: Sequence[Crossover],
+                     scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
+    """Best classical alternative at each n* (light cone, MPS bound) and the warning when it wins."""
+    out = []
+    for crossover, scenario in zip(crossovers, scenarios):
+        if crossover.n_star is None:
+            continue
+        n = crossover.n_star
+        bound = classical_bound(setup.circuit(n))
+        out.append({"simulator": crossover.simulator, "qpu": crossover.qpu, **bound.to_dict()})
+        if bound.mps_energy_j is None:
+            continue
+        e_qpu = scenario.run_qpu(n).energy_j
+        line = (f"{crossover.simulator} vs {crossover.qpu} at n = {n}: light cone {bound.light_cone} of {n} qubits, "
+                f"MPS bond dimension <= {bound.bond_dimension:g}: exact <Z_0> for <= {bound.mps_energy_j:.3g} J in "
+                f"{bound.mps_time_s:.3g} s on one core (QPU {e_qpu:.3g} J)")
+        easy = bound.mps_energy_j < e_qpu or (bound.light_cone or n) < n
+        print(f"  WARNING {line}: easy classically, the state-vector cross-over is meaningless for this circuit"
+              if easy else f"  {line}")
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -292,8 +419,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name:24s}{profile.kind.value:11s}{profile.description}")
         return 0
     ns = _parse_range(args.qubits)
-    if args.step < 1:
-        raise ValueError(f"--step = {args.step}: must be >= 1")
+    _check_options(args)
     if args.recalibrate and not args.preset:
         raise ValueError("--recalibrate needs --preset")
     setup = _setup(args)
@@ -306,6 +432,9 @@ def _run(args: argparse.Namespace) -> int:
     scenarios = [Scenario(s, q, setup.circuit, setup.shots, setup.precision, args.batch,
                           setup.noise_aware) for s in setup.sims for q in setup.qpus]
     crossovers = [find_crossover(sc, n_min, n_max) for sc in scenarios]
+    intervals = {(sc.simulator.name, sc.qpu.name): n_star_interval(sc, n_min, n_max, args.draws, args.seed)
+                 for sc in scenarios}
+    rankings = [rank_constants(sc, n_min, n_max) for sc in scenarios]
 
     noise = " (noise-aware)" if setup.noise_aware else ""
     print(f"circuit: {setup.circuit.describe()}; shots {setup.shots}{noise}; "
@@ -319,26 +448,37 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  calibration: eta = {fit.eta:.3g} (range {fit.eta_min:.3g}-{fit.eta_max:.3g}, "
               f"{len(fit.records)} records of {fit.simulator} on {fit.device}; "
               f"skipped {dict(fit.skipped)})")
+    print("model:")
+    for line in FORMULA:
+        print(f"  {line}")
     print()
     stars = {c.n_star for c in crossovers if c.n_star is not None}
     _print_table(curves, sorted(set(range(n_min, n_max + 1, args.step)) | stars))
-    print("\ncross-over (smallest n with E_qpu <= E_sim) and memory wall:")
+    print("\ncross-over (smallest integer n with E_qpu <= E_sim) and memory wall:")
     for crossover in crossovers:
         print(f"  {crossover.summary()}")
+    _print_matrix(setup.sims, setup.qpus, intervals)
+    print("\nbreakdown at n* (energy and time-to-solution per inference):")
+    for scenario, crossover, (_, effects) in zip(scenarios, crossovers, rankings):
+        _print_breakdown(scenario, crossover, effects[:DOMINANT_SHOWN])
+    print("\nbest classical alternative (light cone of the measured qubit, MPS bound):")
+    classical = _print_classical(setup, crossovers, scenarios)
+    if not any(c["mps_energy_j"] is not None for c in classical):
+        print("  no gate list for this circuit (or no cross-over): light cone and MPS bound not available")
 
-    interval = None
+    solved = None
     if setup.preset is not None:
         print()
-        interval = recalibrate(setup.preset) if args.recalibrate else None
-        _print_preset(setup.preset, interval)
+        solved = recalibrate(setup.preset) if args.recalibrate else None
+        unfitted = n_star_interval(setup.preset.scenario(calibrated=False), n_min, n_max, args.draws, args.seed)
+        _print_preset(setup.preset, solved, unfitted)
 
     sensitivities = []
     if args.sensitivity:
-        for scenario in scenarios:
-            base, table = sensitivity(scenario, n_min, n_max)
-            _print_sensitivity(base, table)
-            sensitivities.append({"crossover": base.to_dict(),
-                                  "rows": [r.to_dict() for r in table]})
+        for scenario, (nominal, effects) in zip(scenarios, rankings):
+            _print_ranking(scenario, nominal, effects)
+            sensitivities.append({"simulator": scenario.simulator.name, "qpu": scenario.qpu.name,
+                                  "n_star": nominal, "effects": [e.to_dict() for e in effects]})
 
     if args.json:
         preset = setup.preset
@@ -353,9 +493,11 @@ def _run(args: argparse.Namespace) -> int:
             "calibration": setup.fit.to_dict() if setup.fit else None,
             "curves": [c.to_dict() for c in curves],
             "crossovers": [c.to_dict() for c in crossovers],
+            "n_star_intervals": [{"simulator": k[0], "qpu": k[1], **v.to_dict()} for k, v in intervals.items()],
+            "classical": classical,
             "sensitivity": sensitivities,
             "preset": None if preset is None else {**preset.to_dict(),
-                                                   "recalibrated_interval": interval},
+                                                   "recalibrated_interval": solved},
         })
         print(f"\nwrote {args.json}")
     if args.plot:

@@ -72,7 +72,8 @@ class Scenario:
 
     def simulate(self, n: int) -> SimulationEstimate:
         """Simulation energy of the family's circuit on ``n`` qubits."""
-        return simulation_energy(self.circuit(n), self.simulator, self.precision, self.batch)
+        return simulation_energy(self.circuit(n), self.simulator, self.precision, self.batch,
+                                 family=self.circuit)
 
     def run_qpu(self, n: int) -> QPUEstimate:
         """QPU energy of the family's circuit on ``n`` qubits."""
@@ -198,7 +199,7 @@ class Curve:
 def simulation_curve(profile: Profile, circuit: CircuitFamily, ns: range,
                      precision: str = "complex64", batch: int = 1) -> Curve:
     """Simulation energy per inference for each ``n`` in ``ns`` (extrapolated past the wall)."""
-    estimates = [simulation_energy(circuit(n), profile, precision, batch) for n in ns]
+    estimates = [simulation_energy(circuit(n), profile, precision, batch, family=circuit) for n in ns]
     return Curve(profile.name, profile.kind.value, tuple(ns), tuple(e.energy_j for e in estimates),
                  tuple(e.feasible for e in estimates), memory_wall(profile, precision))
 

@@ -3,7 +3,9 @@
 One line per profile on a log energy axis: simulation platforms solid up to their memory wall
 and dotted beyond it (extrapolated to a larger machine of the same kind), QPUs dashed (dotted
 beyond the device's qubits).  Each memory wall is a vertical dotted line in its platform's
-colour; each cross-over ``n*`` is a star on the QPU curve with its value written beside it.
+colour, labelled with the platform (labels at one n stack); each cross-over ``n*`` is a star on
+the QPU curve labelled with its value and both profiles (labels on one QPU curve stack, so
+neighbours do not overlap).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def plot_energy(curves: Sequence[Curve], crossovers: Sequence[Crossover],
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colours = {}
+    walls_drawn: dict[int, int] = {}  # stagger labels of memory walls at the same n
     for index, curve in enumerate(curves):
         colour = f"C{index % 10}"
         colours[curve.profile] = colour
@@ -56,7 +59,9 @@ def plot_energy(curves: Sequence[Curve], crossovers: Sequence[Crossover],
             ax.plot(ns, es, style, color=colour, label=curve.profile if i == 0 else None)
         if curve.memory_wall is not None and curve.n[0] <= curve.memory_wall <= curve.n[-1]:
             ax.axvline(curve.memory_wall, color=colour, linestyle=":", linewidth=1.0, alpha=0.8)
-            ax.annotate(f"wall {curve.memory_wall}", (curve.memory_wall, 0.02),
+            stack = walls_drawn.get(curve.memory_wall, 0)
+            walls_drawn[curve.memory_wall] = stack + 1
+            ax.annotate(f"{curve.profile} wall {curve.memory_wall}", (curve.memory_wall, 0.02 + 0.22 * stack),
                         xycoords=("data", "axes fraction"), rotation=90, color=colour,
                         fontsize=7, ha="right")
     labelled: dict[tuple[int, str], int] = {}  # stagger labels of cross-overs on the same point
@@ -66,10 +71,11 @@ def plot_energy(curves: Sequence[Curve], crossovers: Sequence[Crossover],
         colour = colours.get(crossover.simulator, "k")
         ax.plot([crossover.n_star], [crossover.e_qpu], marker="*", markersize=12, color=colour,
                 markeredgecolor="k", linestyle="none")
-        key = (crossover.n_star, crossover.qpu)
+        key = (0, crossover.qpu)  # labels on one QPU curve stack under each other
         stack = labelled.get(key, 0)
         labelled[key] = stack + 1
-        ax.annotate(f"n*={crossover.n_star}", (crossover.n_star, crossover.e_qpu),
+        ax.annotate(f"n*={crossover.n_star} {crossover.simulator} vs {crossover.qpu}",
+                    (crossover.n_star, crossover.e_qpu),
                     textcoords="offset points", xytext=(6, -10 - 9 * stack), fontsize=8,
                     color=colour)
     ax.set_yscale("log")

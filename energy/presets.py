@@ -1,22 +1,23 @@
-"""Presets that reproduce the two published cross-overs, with every assumption spelled out.
+"""Presets for the two published cross-overs, each saying which constant it solves for.
 
 Neither publication's energy constants are readable in the project's sources (paper.md §8,
 anchors §3.1): only the results are, 46 qubits for the paper's estimate (arXiv 2504.08732) and
-about 34 for IonQ's measurement on a Forte Enterprise (arXiv 2605.02798).  Each preset
-therefore fixes a documented set of structural assumptions, takes every other constant from the
-sourced profiles, and **calibrates exactly one constant** so that the model's cross-over lands
-on the published value.  The model computes ``n*`` from that value; :func:`recalibrate` re-derives
-the value by solving ``n*(value) = target`` (:func:`energy.crossover.solve_constant`), and the
-tests check that the stored value lies inside the solved interval.
+about 34 for IonQ's measurement on a Forte Enterprise (arXiv 2605.02798).  A preset fixes the
+structural assumptions (platform, circuit, precision, shots) and reports two answers:
 
-``ionq-34``  IonQ measured the QPU's power but the figure is not public, so the Forte Enterprise
-    whole-system power is the calibrated constant (stored in ``ionq-forte-enterprise.toml``,
-    tag ``C``): 4.4 kW, inside the solved interval 2.98-6.52 kW.
-``paper-46`` With the Forte power fixed by ``ionq-34``, the paper's shot count (not found in any
-    source) is the calibrated constant: about 7.9e5 shots per inference (interval 5.5e5-1.1e6).
-    This says that the paper's estimate charges the QPU roughly 2^(46-34) ~ 4,000 times more
-    energy, relative to simulation, than IonQ's later measurement implies; any other single
-    constant moved instead (QPU power, per-shot time) would need the same factor.
+* **un-fitted**: every constant as sourced in the profile files, with its range: the Monte Carlo
+  ``n*`` interval (:mod:`energy.uncertainty`).  This is what defensible constants give.
+* **calibrated**: exactly one constant (:attr:`Preset.calibrated`) set to the value that makes
+  the model's ``n*`` equal the published one (:attr:`Preset.fitted_value`, re-derived by
+  :func:`recalibrate` with :func:`energy.crossover.solve_constant`).  The fitted value lives here
+  only, tag ``C``: it is applied to the preset's own scenario and never written into a profile,
+  so no other profile or preset inherits it.
+
+``ionq-34``  solves for the Forte Enterprise whole-system power (not public): 1.63 kW (solved
+    interval 1.14-2.33 kW).  Un-fitted (2-40 kW, 10 kW nominal) the interval already reaches 34.
+``paper-46`` solves for the paper's shots per inference (not found): 2.44e4 (interval
+    1.76e4-3.39e4), 24x the 1,000 assumed; with 1,000 shots the un-fitted interval stops near 42.
+    Any other single constant (QPU power, per-shot time) would need the same factor.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class Preset:
         precision: simulation precision.
         noise_aware: inflate shots by ``1/F^2``.
         calibrated: ``(side, constant, search_low, search_high)`` of the calibrated constant.
+        fitted_value: the calibrated constant's value (SI) for which ``n* = target``.
         assumptions: everything the preset relies on.
+        note: what the un-fitted answer means against the target, in numbers.
     """
 
     name: str
@@ -75,23 +78,38 @@ class Preset:
     precision: str
     noise_aware: bool
     calibrated: tuple[Side, str, float, float]
+    fitted_value: float
     assumptions: tuple[Assumption, ...]
+    note: str = ""
 
-    def scenario(self) -> Scenario:
-        """The scenario with the sourced profiles and the stored calibrated value."""
-        return Scenario(load_profile(self.simulator), load_profile(self.qpu), self.circuit,
+    def scenario(self, calibrated: bool = True) -> Scenario:
+        """The scenario: sourced profiles, and with ``calibrated`` the fitted value of one constant."""
+        base = Scenario(load_profile(self.simulator), load_profile(self.qpu), self.circuit,
                         self.shots, self.precision, noise_aware=self.noise_aware)
+        if not calibrated:
+            return base
+        side, name, _, _ = self.calibrated
+        return base.with_value(side, name, self.fitted_value, tag="C",
+                               source=f"calibrated in preset {self.name}: solved so that n* = {self.target} "
+                                      "(energy/presets.py)")
 
     def calibrated_value(self) -> float:
-        """Current value (SI) of the calibrated constant."""
+        """Value (SI) of the calibrated constant in the calibrated scenario."""
         side, name, _, _ = self.calibrated
         return self.scenario().value(side, name)
+
+    def unfitted_value(self) -> float:
+        """Value (SI) the same constant has without the fit (the profile's or the preset's shots)."""
+        side, name, _, _ = self.calibrated
+        return self.scenario(calibrated=False).value(side, name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         side, name, _, _ = self.calibrated
         return {"name": self.name, "title": self.title, "target": self.target,
-                "calibrated": {"side": side, "constant": name, "value_si": self.calibrated_value()},
+                "calibrated": {"side": side, "constant": name, "value_si": self.calibrated_value(),
+                               "unfitted_value_si": self.unfitted_value()},
+                "note": self.note,
                 "scenario": self.scenario().describe(),
                 "assumptions": [a.__dict__ for a in self.assumptions]}
 
@@ -124,6 +142,10 @@ PRESETS: dict[str, Preset] = {
         precision="complex128",
         noise_aware=False,
         calibrated=("qpu", "system_power", 1e2, 1e8),
+        fitted_value=1628.0,
+        note="un-fitted: Forte Enterprise power 10 kW (2-40 kW) gives an interval whose low end is about 34. "
+             "Missing published constant: the Forte Enterprise whole-system power IonQ measured (not public); "
+             "1.63 kW (solved 1.14-2.33 kW) puts n* at 34, near the low end of the assumed 2-40 kW",
         assumptions=(
             Assumption("simulation platform",
                        "one DGX H100 (8 GPUs, NVLink), profile constants as sourced", "sourced",
@@ -137,7 +159,8 @@ PRESETS: dict[str, Preset] = {
                        "ionq-forte-enterprise.toml (Forte-1 Braket properties, anchors §3.1)"),
             Assumption("noise-aware shots", "off (the measured runs count the shots made)",
                        "assumed", ""),
-            Assumption("QPU whole-system power", "system_power in ionq-forte-enterprise.toml",
+            Assumption("QPU whole-system power", "solved for (ionq-forte-enterprise.toml keeps the "
+                       "un-fitted 10 kW, range 2-40 kW)",
                        "calibrated",
                        "solved so that n* = 34; IonQ measured it, the figure is not public "
                        "(anchors §5.7)"),
@@ -150,10 +173,14 @@ PRESETS: dict[str, Preset] = {
         simulator="frontier",
         qpu="ionq-forte",
         circuit=_SHALLOW_HEAD,
-        shots=790_000,
+        shots=1000,
         precision="complex128",
         noise_aware=True,
         calibrated=("run", "shots", 1.0, 1e12),
+        fitted_value=24_400.0,
+        note="un-fitted: 1,000 shots (<Z> to +-0.03) give an interval ending near 42, below 46. Missing published "
+             "constant: the paper's shots per inference (or its QPU power): 2.44e4 shots (solved 1.76e4-3.39e4, "
+             "24x) put n* at 46; 2^(46-41) ~ 30x more QPU energy relative to simulation",
         assumptions=(
             Assumption("simulation platform",
                        "ORNL Frontier, up to 65,536 GCDs, facility power share", "sourced",
@@ -163,13 +190,13 @@ PRESETS: dict[str, Preset] = {
             _HEAD_ASSUMPTION,
             Assumption("QPU", "IonQ Forte timing and fidelities, serial", "sourced",
                        "ionq-forte.toml (Braket properties, anchors §3.1)"),
-            Assumption("QPU whole-system power", "as calibrated by preset ionq-34", "assumed",
-                       "the only QPU power the project can infer (ionq-forte.toml)"),
+            Assumption("QPU whole-system power", "10 kW, range 2-40 kW (ionq-forte.toml, un-fitted)",
+                       "assumed", "IonQ power is not public (anchors §3.1); nothing fitted flows in"),
             Assumption("noise-aware shots", "on: S_eff = S / F^2 with the Forte fidelities",
                        "assumed",
                        "the paper's studies 'include simulations based on noisy quantum gates' "
                        "(abstract)"),
-            Assumption("shots per inference", "Preset.shots", "calibrated",
+            Assumption("shots per inference", "solved for (un-fitted: 1,000, <Z> to +-0.03)", "calibrated",
                        "solved so that n* = 46; the paper's shot count is not found "
                        "(paper.md §8)"),
         ),
@@ -188,4 +215,4 @@ def get_preset(name: str) -> Preset:
 def recalibrate(preset: Preset) -> tuple[float, float]:
     """Solve ``n*(value) = preset.target`` for the calibrated constant; the interval (SI)."""
     side, name, low, high = preset.calibrated
-    return solve_constant(preset.scenario(), side, name, preset.target, low, high)
+    return solve_constant(preset.scenario(calibrated=False), side, name, preset.target, low, high)

@@ -8,9 +8,15 @@ constant is a table with its value, unit, source and confidence tag::
 
     [bandwidth_per_device]
     value = 3.35
+    low = 3.0
+    high = 3.35
     unit = "TB/s"
     tag = "S"
     source = "NVIDIA H100 SXM5 spec, via https://awesomeagents.ai/hardware/nvidia-h100"
+
+``low`` and ``high`` (same unit, optional, default ``value``) bound the constant as its sources
+allow; :mod:`energy.uncertainty` samples inside them.  A simulator profile may name its
+``device`` (``"cpu"`` or ``"gpu"``): calibration never moves a fit from one kind to the other.
 
 Tags follow ``shared/design/energy-anchors.md``: ``P`` primary source, ``S`` secondary,
 ``D`` derived from sourced numbers, ``M`` measured, ``A`` assumption, and ``C`` calibrated
@@ -18,8 +24,9 @@ Tags follow ``shared/design/energy-anchors.md``: ``P`` primary source, ``S`` sec
 
 Validation rejects, with a :class:`EnergyProfileError` naming the file, the field and the value:
 a missing required field, an unknown field (a typo), a missing ``source``, an unknown tag, an
-unknown unit or a unit of the wrong dimension, and values outside the field's range (negative
-power, zero bandwidth, an efficiency above 1, a non-integer device count, ...).  Optional fields
+unknown unit or a unit of the wrong dimension, values outside the field's range (negative
+power, zero bandwidth, an efficiency above 1, a non-integer device count, ...), and a range
+``[low, high]`` that does not contain the value.  Optional fields
 take the documented default of :data:`SIMULATOR_FIELDS` / :data:`QPU_FIELDS`; the built-in
 profiles write every field out so that each carries its own source.
 """
@@ -45,6 +52,7 @@ __all__ = [
     "Profile",
     "EnergyProfileError",
     "QPU_FIELDS",
+    "DEVICE_KINDS",
     "Schedule",
     "SIMULATOR_FIELDS",
     "TAGS",
@@ -62,6 +70,9 @@ TAGS = {
     "A": "assumption",
     "C": "calibrated to a published result",
 }
+
+#: Device kinds a simulator profile may name (top-level ``device``); a bench record's ``device``.
+DEVICE_KINDS = ("cpu", "gpu")
 
 #: Where the built-in profile files live, inside the ``energy`` package.
 BUILTIN_DIR = "profiles"
@@ -93,6 +104,7 @@ class Bound(enum.Enum):
     NON_NEGATIVE = (0.0, True, math.inf)
     FRACTION = (0.0, False, 1.0)
     AT_LEAST_ONE = (1.0, True, math.inf)
+    FUSION_LEVEL = (0.0, True, 2.0)
 
     def check(self, value: float) -> str | None:
         """Return why ``value`` is out of range, or ``None`` when it is admissible."""
@@ -149,7 +161,13 @@ SIMULATOR_FIELDS: tuple[FieldSpec, ...] = (
               "host (CPU, DRAM, NIC, fans) power share P_host per device", 0.0),
     FieldSpec("kernel_launch", _S, Bound.NON_NEGATIVE,
               "fixed cost t_launch of one pass (kernel launch, Python dispatch)", 0.0),
-    FieldSpec("fusion_factor", _N, Bound.AT_LEAST_ONE, "gates fused into one state pass f", 1.0),
+    FieldSpec("fusion_factor", _N, Bound.AT_LEAST_ONE,
+              "gates per state pass f, for circuits without a gate list (no qsim lowering)", 1.0),
+    FieldSpec("fusion_level", _N, Bound.FUSION_LEVEL,
+              "qsim fusion level (0, 1, 2) the passes are lowered at (qsim.program.lower)", 1.0,
+              integer=True),
+    FieldSpec("comm_power_utilisation", _N, Bound.FRACTION,
+              "fraction of P_dev drawn while waiting on an exchange", 1.0),
     FieldSpec("devices_per_node", _N, Bound.AT_LEAST_ONE,
               "devices sharing the fast intra-node link", 1.0, integer=True),
     FieldSpec("max_devices", _N, Bound.AT_LEAST_ONE,
@@ -192,8 +210,8 @@ FIELDS: dict[Kind, dict[str, FieldSpec]] = {
     Kind.QPU: {f.name: f for f in QPU_FIELDS},
 }
 
-_TOP_LEVEL = {"name", "kind", "description", "schedule"}
-_CONSTANT_KEYS = {"value", "unit", "source", "tag", "note"}
+_TOP_LEVEL = {"name", "kind", "description", "schedule", "device"}
+_CONSTANT_KEYS = {"value", "low", "high", "unit", "source", "tag", "note"}
 
 
 @dataclass(frozen=True)
@@ -206,6 +224,7 @@ class Constant:
         unit: the unit it was written in.
         source: where the number comes from (URL, paper, measurement, or the assumption made).
         tag: confidence tag, one of :data:`TAGS`.
+        low, high: the range (SI) the sources allow; ``None`` means the value itself.
     """
 
     value: float
@@ -213,11 +232,26 @@ class Constant:
     unit: str
     source: str
     tag: str
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """``(low, high)`` in SI units (the value itself when no range was given)."""
+        return (self.value if self.low is None else self.low,
+                self.value if self.high is None else self.high)
+
+    @property
+    def uncertain(self) -> bool:
+        """The range is wider than the value."""
+        low, high = self.range
+        return low < high
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        low, high = self.range
         return {"value_si": self.value, "value": self.given, "unit": self.unit,
-                "source": self.source, "tag": self.tag}
+                "low_si": low, "high_si": high, "source": self.source, "tag": self.tag}
 
 
 @dataclass(frozen=True)
@@ -231,6 +265,7 @@ class Profile:
         constants: every field of the kind's schema, defaults filled in.
         schedule: for a QPU, serial or layered gate execution; ``None`` for simulators.
         origin: the file it was read from, for error messages.
+        device: for a simulator, ``"cpu"`` or ``"gpu"`` (``None``: not stated).
     """
 
     name: str
@@ -239,6 +274,7 @@ class Profile:
     constants: Mapping[str, Constant]
     schedule: Schedule | None = None
     origin: str = "<memory>"
+    device: str | None = None
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -248,16 +284,32 @@ class Profile:
                 f"profile {self.name!r} ({self.kind.value}) has no constant {name!r}"
             ) from None
 
-    def with_constant(self, name: str, value: float, *, source: str, tag: str = "A") -> Profile:
+    def with_constant(self, name: str, value: float, *, source: str, tag: str = "A",
+                      low: float | None = None, high: float | None = None) -> Profile:
         """Return a copy with constant ``name`` set to ``value`` (SI units), validated.
 
         The unit written in the copy is the SI unit; ``source`` and ``tag`` record why it changed.
+        The range is ``[low, high]`` when given, else the value alone (a changed value drops the
+        old range: it described another number).
         """
         spec = _spec(self.kind, name, self.origin)
         _check_value(spec, value, self.origin)
+        for bound in (low, high):
+            if bound is not None:
+                _check_value(spec, bound, self.origin)
+        _check_range(spec, value, low, high, self.origin)
         constants = dict(self.constants)
         constants[name] = Constant(float(value), float(value), spec.dimension.value, source,
-                                   _tag(tag, spec, self.origin))
+                                   _tag(tag, spec, self.origin), low, high)
+        return replace(self, constants=MappingProxyType(constants))
+
+    def with_values(self, values: Mapping[str, float]) -> Profile:
+        """Copy with several constants replaced (SI), keeping sources and tags: a Monte Carlo draw."""
+        constants = dict(self.constants)
+        for name, value in values.items():
+            old = constants[name]
+            constants[name] = replace(old, value=float(value), given=float(value),
+                                      unit=FIELDS[self.kind][name].dimension.value)
         return replace(self, constants=MappingProxyType(constants))
 
     def renamed(self, name: str, description: str | None = None) -> Profile:
@@ -272,6 +324,7 @@ class Profile:
             "description": self.description,
             "schedule": self.schedule.value if self.schedule else None,
             "origin": self.origin,
+            "device": self.device,
             "constants": {k: c.to_dict() for k, c in self.constants.items()},
         }
 
@@ -293,6 +346,15 @@ def _check_value(spec: FieldSpec, value: float, origin: str, shown: Any = None) 
         why = "must be a whole number"
     if why is not None:
         raise EnergyProfileError(f"profile {origin!r} field {spec.name!r} = {shown}: {why} ({spec.doc})")
+
+
+def _check_range(spec: FieldSpec, value: float, low: float | None, high: float | None,
+                 origin: str) -> None:
+    lo = value if low is None else low
+    hi = value if high is None else high
+    if not lo <= value <= hi:
+        raise EnergyProfileError(f"profile {origin!r} field {spec.name!r}: range [{lo:g}, {hi:g}] (SI) "
+                                 f"must contain the value {value:g}")
 
 
 def _tag(tag: Any, spec: FieldSpec, origin: str) -> str:
@@ -328,7 +390,19 @@ def _parse_constant(spec: FieldSpec, raw: Any, origin: str) -> Constant:
     unit = str(raw["unit"])
     _check_value(spec, value, origin, shown=f"{given} {unit}" if unit not in ("", "1") else given)
     tag = _tag(raw.get("tag", "A"), spec, origin)
-    return Constant(value, float(given), unit, source.strip(), tag)
+    bounds: list[float | None] = []
+    for key in ("low", "high"):
+        if key not in raw:
+            bounds.append(None)
+            continue
+        bound = raw[key]
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise EnergyProfileError(f"{where} {key} = {bound!r}: must be a number")
+        bound_si = to_si(bound, unit, spec.dimension)
+        _check_value(spec, bound_si, origin, shown=f"{key} {bound} {unit}")
+        bounds.append(bound_si)
+    _check_range(spec, value, bounds[0], bounds[1], origin)
+    return Constant(value, float(given), unit, source.strip(), tag, bounds[0], bounds[1])
 
 
 def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Profile:
@@ -362,6 +436,10 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Profile:
             ) from None
     elif "schedule" in data:
         raise EnergyProfileError(f"profile {origin!r}: 'schedule' applies to qpu profiles only")
+    device = data.get("device")
+    if device is not None and (kind is not Kind.SIMULATOR or device not in DEVICE_KINDS):
+        raise EnergyProfileError(f"profile {origin!r} field 'device' = {device!r}: "
+                                 f"simulator profiles only, one of {list(DEVICE_KINDS)}")
 
     constants: dict[str, Constant] = {}
     for key, raw in data.items():
@@ -385,6 +463,7 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Profile:
         constants=MappingProxyType(ordered),
         schedule=schedule,
         origin=origin,
+        device=device,
     )
 
 

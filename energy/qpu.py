@@ -21,20 +21,31 @@ IonQ 2605.02798's observation that QPU energy grows about linearly in ``n`` for 
 ``S = ceil(1 / eps^2)`` (:func:`shots_for_precision`).
 
 **Noise-aware inflation** (optional).  Under a depolarising-like model the signal shrinks by the
-circuit fidelity ``F = f_1^{g_1} f_2^{g_2} f_{spam}^n``; keeping the same precision on the
-*unattenuated* value needs ``S_eff = ceil(S / F^2)`` shots (anchors §5.3).
+circuit fidelity ``F = f_1^{g_1} f_2^{g_2} f_{spam}^m``; keeping the same precision on the
+*unattenuated* value needs ``S_eff = ceil(S / F^2)`` shots (anchors §5.3).  ``m`` is the number
+of measured qubits (:data:`MEASURED_QUBITS`: the head reads one ``<Z>``), not ``n``: readout
+error on qubits that are not read does not attenuate the signal.
+
+The formulas are written with NumPy (:func:`qpu_energy_arrays`) so that :mod:`energy.uncertainty`
+evaluates sampled profiles at once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
+
+import numpy as np
 
 from energy.circuits import CircuitSpec, two_qubit_equivalent
 from energy.profiles import Kind, Profile, Schedule
 
-__all__ = ["QPUEstimate", "circuit_fidelity", "circuit_time", "qpu_energy", "shots_for_precision"]
+__all__ = ["MEASURED_QUBITS", "QPUEstimate", "circuit_fidelity", "circuit_time", "qpu_energy",
+           "qpu_energy_arrays", "shots_for_precision"]
+
+#: Qubits read out per shot: the head's output is one expectation value ``<Z_0>``.
+MEASURED_QUBITS = 1
 
 
 @dataclass(frozen=True)
@@ -72,11 +83,37 @@ def _require_qpu(profile: Profile) -> None:
 
 
 def circuit_fidelity(circuit: CircuitSpec, profile: Profile) -> float:
-    """``F = f_1^{g_1} f_2^{g_2} f_spam^n`` with native gate counts."""
+    """``F = f_1^{g_1} f_2^{g_2} f_spam^m`` with native gate counts, ``m`` measured qubits."""
     _require_qpu(profile)
     g1, g2 = two_qubit_equivalent(circuit.counts)
-    return (profile["fidelity_1q"] ** g1 * profile["fidelity_2q"] ** g2
-            * profile["fidelity_spam"] ** circuit.n_qubits)
+    m = min(MEASURED_QUBITS, circuit.n_qubits)
+    return profile["fidelity_1q"] ** g1 * profile["fidelity_2q"] ** g2 * profile["fidelity_spam"] ** m
+
+
+def qpu_energy_arrays(circuit: CircuitSpec, schedule: Schedule, c: Mapping[str, Any], shots: Any,
+                      noise_aware: bool) -> dict[str, np.ndarray]:
+    """The module formulas with constants ``c[name]`` (and ``shots``) as scalars or arrays (SI).
+
+    Returns arrays ``fidelity``, ``shots_effective``, ``t_circuit``, ``t_shot``, ``time``,
+    ``power``, ``energy``.
+    """
+    g1, g2 = two_qubit_equivalent(circuit.counts)
+    m = min(MEASURED_QUBITS, circuit.n_qubits)
+    a = {name: np.asarray(c[name], float) for name in c}
+    with np.errstate(divide="ignore", over="ignore"):
+        log_f = g1 * np.log(a["fidelity_1q"]) + g2 * np.log(a["fidelity_2q"]) + m * np.log(a["fidelity_spam"])
+        fidelity = np.exp(log_f)
+        shots = np.asarray(shots, float)
+        shots_eff = np.ceil(shots * np.exp(-2.0 * log_f) - 1e-9) if noise_aware else shots * np.ones_like(log_f)
+    if schedule is Schedule.SERIAL:
+        t_circ = g1 * a["t_1q"] + g2 * a["t_2q"]
+    else:
+        t_circ = circuit.depth_single * a["t_1q"] + circuit.depth_multi * a["t_2q"]
+    t_shot = a["t_prep"] + t_circ + a["t_readout"] + a["t_shot_overhead"]
+    time_s = shots_eff * t_shot + a["t_job"]
+    power = (a["system_power"] + a["power_per_qubit"] * circuit.n_qubits + a["control_power"]) * a["pue"]
+    return {"fidelity": fidelity, "shots_effective": shots_eff, "t_circuit": t_circ, "t_shot": t_shot,
+            "time": time_s, "power": power, "energy": power * time_s}
 
 
 def circuit_time(circuit: CircuitSpec, profile: Profile) -> float:
@@ -106,25 +143,18 @@ def qpu_energy(
     _require_qpu(profile)
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise ValueError(f"shots = {shots!r}: must be an integer >= 1")
-    fidelity = circuit_fidelity(circuit, profile)
-    shots_eff: float = shots
-    if noise_aware:
-        inflated = shots / fidelity**2 if fidelity > 0.0 else math.inf
-        shots_eff = math.ceil(inflated) if math.isfinite(inflated) else math.inf
-    t_circ = circuit_time(circuit, profile)
-    t_shot = profile["t_prep"] + t_circ + profile["t_readout"] + profile["t_shot_overhead"]
-    time_s = shots_eff * t_shot + profile["t_job"]
-    power = (profile["system_power"] + profile["power_per_qubit"] * circuit.n_qubits
-             + profile["control_power"]) * profile["pue"]
+    constants = {name: profile[name] for name in profile.constants}
+    out = {key: float(np.asarray(v).reshape(-1)[0])
+           for key, v in qpu_energy_arrays(circuit, profile.schedule, constants, shots, noise_aware).items()}
     return QPUEstimate(
         n_qubits=circuit.n_qubits,
         within_capacity=circuit.n_qubits <= profile["max_qubits"],
         shots=shots,
-        shots_effective=shots_eff,
-        fidelity=fidelity,
-        t_circuit=t_circ,
-        t_shot=t_shot,
-        time_s=time_s,
-        power_w=power,
-        energy_j=power * time_s,
+        shots_effective=out["shots_effective"],
+        fidelity=out["fidelity"],
+        t_circuit=out["t_circuit"],
+        t_shot=out["t_shot"],
+        time_s=out["time"],
+        power_w=out["power"],
+        energy_j=out["energy"],
     )

@@ -1,44 +1,47 @@
 r"""Energy of one inference when the circuit is statevector-simulated on a classical platform.
 
 Gate application on a dense statevector is memory-bandwidth bound (arithmetic intensity below
-0.4 FLOP/byte, anchors §1.3): each pass over the state reads and writes every amplitude once.
-For a circuit of ``G`` gates on ``n`` qubits at ``b`` bytes per amplitude (8 for complex64, 16
-for complex128) on a platform profile (:mod:`energy.profiles`):
+0.4 FLOP/byte, anchors §1.3): each pass over the state reads and writes the amplitudes it
+touches once.  For a circuit on ``n`` qubits at ``b`` bytes per amplitude (8 for complex64, 16
+for complex128, :data:`qsim.precision.PRECISIONS`) on a platform profile
+(:mod:`energy.profiles`), with ``P`` passes and ``W`` sweeps counted by qsim's own lowering and
+``R(k)`` all-to-alls of a remapping plan (:mod:`energy.lowering`):
 
 .. math::
 
     S &= b\,2^n  &&\text{state bytes}\\
-    N &= 2^{\lceil \log_2 (S / (u_{mem} M_{dev})) \rceil}\ (\ge 1)
-        &&\text{devices: a power of two, as distributed simulators need}\\
-    P &= \lceil G / f \rceil + 1
-        &&\text{passes after fusing } f \text{ gates, plus one to measure}\\
-    t_{pass} &= \max\!\left(\frac{t_{launch}}{B},\ \frac{2 S}{N\,\eta\,BW_{dev}}\right)
+    N &= 2^{k},\ k = \max(0, \lceil \log_2 (S / (u_{mem} M_{dev})) \rceil)
+        &&\text{devices: a power of two, } k \text{ global qubits}\\
+    t_{comp} &= \max\!\left(\frac{P\,t_{launch}}{B},\ \frac{2 S\,W}{N\,\eta\,BW_{dev}}\right)
         &&\text{roofline; launch cost shared by a batch of } B\\
-    t_{comm} &= \frac{S}{N}\left(\frac{P_{intra}}{BW_{intra}} + \frac{P_{inter}}{BW_{inter}}\right)
-        &&\text{slice exchange for gates on global qubits}\\
-    T &= P\,t_{pass} + t_{comm}\\
-    E_{sim} &= N\,(u\,P_{dev} + P_{host})\,\mathrm{PUE}\;T .
+    t_{a2a} &= \frac{S}{N}\left(\frac{N_{node} - 1}{N\,BW_{intra}}
+              + \frac{N - N_{node}}{N\,BW_{inter}}\right),\ N_{node} = \min(N, N_{per\,node})
+        &&\text{one all-to-all}\\
+    t_{comm} &= R(k)\,t_{a2a}\\
+    E_{sim} &= \mathrm{PUE}\,N\left[(u P_{dev} + P_{host})\,t_{comp}
+              + (u_{comm} P_{dev} + P_{host})\,t_{comm}\right] .
 
-With ``k = log2 N`` global (device-index) qubits, of which
-``k_intra = min(k, log2 devices_per_node)`` live inside a node and ``k_inter = k - k_intra`` across
-nodes, a gate on ``a`` wires touches a
-global qubit of a class with probability ``min(1, a k_x / n)`` (wires used uniformly); the
-passes needing an exchange are ``P_x = sum_a g_a min(1, a k_x / n) / f``.  Each such pass makes
-every device swap its slice ``S/N`` over the link (an upper bound: simulators that remap qubits
-to batch exchanges do better).
+``u P_dev`` is the board's draw in a memory-bound kernel, ``u_comm P_dev`` its draw while it waits
+on the network (near idle), ``P_host`` the static share of host CPU, DRAM, NIC and fans, paid
+all the time; ``PUE`` the facility overhead.  Compute and communication are not overlapped (a
+bound: simulators overlap part of it).  Exact expectation values need no shots: one simulation
+per input.  The platform is *feasible* when ``N <= max_devices``; beyond that (the memory wall)
+the formulas are still evaluated, as an extrapolation to a larger machine of the same kind.
 
-Exact expectation values need no shots: one simulation per input.  The platform is *feasible*
-when ``N <= max_devices``; beyond that (the memory wall) the same formulas are still evaluated,
-as an extrapolation to a larger machine of the same kind, and flagged ``feasible = False``.
+Every formula is written with NumPy so that :mod:`energy.uncertainty` evaluates thousands of
+sampled profiles at once: :func:`simulation_energy_arrays` takes constants as arrays.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
-from energy.circuits import CircuitSpec
+import numpy as np
+
+from energy.circuits import CircuitFamily, CircuitSpec
+from energy.lowering import MEASUREMENT_PASSES, Work, circuit_work, remap_count
 from energy.profiles import Kind, Profile
 from qsim.precision import PRECISIONS
 
@@ -50,14 +53,12 @@ __all__ = [
     "devices_needed",
     "memory_wall",
     "simulation_energy",
+    "simulation_energy_arrays",
 ]
 
 #: Bytes per complex amplitude by precision, named by its complex dtype (qsim's precision table,
 #: :data:`qsim.precision.PRECISIONS`; anchors §1.2: qsim choose_hw.md, Aer issue #1646).
 BYTES_PER_AMPLITUDE = {p.complex.__name__: p.bytes_per_amplitude for p in PRECISIONS.values()}
-
-#: Extra state passes to read out ``<Z>`` (one pass over the probabilities).
-MEASUREMENT_PASSES = 1
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,24 @@ class SimulationEstimate:
     state_bytes: float
     devices: int
     feasible: bool
-    passes: int
-    exchange_passes: float
+    passes: float
+    sweeps: float
+    remaps: float
     t_pass: float
     t_compute: float
     t_comm: float
     time_s: float
     power_w: float
+    power_comm_w: float
     energy_j: float
+    energy_compute_j: float
+    energy_comm_j: float
+    work: str
+
+    @property
+    def exchange_passes(self) -> float:
+        """Former name of :attr:`remaps` (all-to-alls per simulation)."""
+        return self.remaps
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -116,15 +127,45 @@ def memory_wall(profile: Profile, precision: str = "complex64") -> int:
     return math.floor(math.log2(capacity / bytes_per_amplitude(precision))) + 1
 
 
+def simulation_energy_arrays(circuit: CircuitSpec, work: Work, c: Mapping[str, Any], precision: str,
+                             batch: int = 1) -> dict[str, np.ndarray]:
+    """The module formulas with constants ``c[name]`` as scalars or equal-length arrays (SI).
+
+    Returns arrays: ``devices``, ``remaps``, ``t_compute``, ``t_comm``, ``power``, ``power_comm``,
+    ``energy_compute``, ``energy_comm``, ``energy``.
+    """
+    n = circuit.n_qubits
+    state = bytes_per_amplitude(precision) * 2.0**n
+    per_device = np.asarray(c["usable_memory_fraction"], float) * np.asarray(c["memory_per_device"], float)
+    k = np.maximum(0, np.ceil(np.log2(state / per_device))).astype(int)
+    devices = np.exp2(k)
+    bandwidth = np.asarray(c["efficiency"], float) * np.asarray(c["bandwidth_per_device"], float)
+    t_compute = np.maximum(work.passes * np.asarray(c["kernel_launch"], float) / batch,
+                           2.0 * state * work.sweeps / (devices * bandwidth))
+    per_node = np.minimum(devices, np.asarray(c["devices_per_node"], float))
+    t_a2a = state / devices * ((per_node - 1.0) / (devices * np.asarray(c["intra_node_bandwidth"], float))
+                               + (devices - per_node) / (devices * np.asarray(c["inter_node_bandwidth"], float)))
+    remaps = np.vectorize(lambda kk: remap_count(circuit, int(kk)), otypes=[float])(k)
+    t_comm = remaps * t_a2a
+    p_dev, p_host, pue = (np.asarray(c[x], float) for x in ("device_power", "host_power_per_device", "pue"))
+    power = pue * devices * (np.asarray(c["power_utilisation"], float) * p_dev + p_host)
+    power_comm = pue * devices * (np.asarray(c["comm_power_utilisation"], float) * p_dev + p_host)
+    e_compute, e_comm = power * t_compute, power_comm * t_comm
+    return {"devices": devices, "remaps": remaps, "t_compute": t_compute, "t_comm": t_comm,
+            "power": power, "power_comm": power_comm, "energy_compute": e_compute,
+            "energy_comm": e_comm, "energy": e_compute + e_comm}
+
+
 def simulation_energy(circuit: CircuitSpec, profile: Profile, precision: str = "complex64",
-                      batch: int = 1) -> SimulationEstimate:
+                      batch: int = 1, family: CircuitFamily | None = None) -> SimulationEstimate:
     """Energy of one statevector simulation of ``circuit`` on ``profile`` (module docstring).
 
     Args:
-        circuit: gate counts and qubits of the circuit.
+        circuit: gate counts, gate list and qubits of the circuit.
         profile: a simulator profile.
         precision: ``"complex64"`` or ``"complex128"``.
         batch: inputs simulated together; only amortises the per-pass launch cost.
+        family: the circuit's family, to extrapolate qsim's pass counts past its qubit limit.
 
     Returns:
         The estimate for one input; ``feasible`` is ``False`` past the memory wall.
@@ -132,40 +173,28 @@ def simulation_energy(circuit: CircuitSpec, profile: Profile, precision: str = "
     _require_simulator(profile)
     if batch < 1:
         raise ValueError(f"batch = {batch}: must be >= 1")
-    n = circuit.n_qubits
-    state = bytes_per_amplitude(precision) * 2.0**n
-    devices = devices_needed(state, profile)
-    fusion = profile["fusion_factor"]
-    passes = math.ceil(circuit.n_gates / fusion) + MEASUREMENT_PASSES
-
-    t_memory = 2.0 * state / (devices * profile["efficiency"] * profile["bandwidth_per_device"])
-    t_pass = max(profile["kernel_launch"] / batch, t_memory)
-
-    k_global = int(math.log2(devices))
-    k_intra = min(k_global, int(math.floor(math.log2(profile["devices_per_node"]))))
-    k_inter = k_global - k_intra
-
-    def exchange_passes(k: int) -> float:
-        return sum(g * min(1.0, a * k / n) for a, g in circuit.counts.items()) / fusion
-
-    p_intra, p_inter = exchange_passes(k_intra), exchange_passes(k_inter)
-    t_comm = state / devices * (p_intra / profile["intra_node_bandwidth"]
-                                + p_inter / profile["inter_node_bandwidth"])
-    t_compute = passes * t_pass
-    time_s = t_compute + t_comm
-    power = devices * (profile["power_utilisation"] * profile["device_power"]
-                       + profile["host_power_per_device"]) * profile["pue"]
+    work = circuit_work(family, circuit, int(profile["fusion_level"]), profile["fusion_factor"])
+    constants = {name: profile[name] for name in profile.constants}
+    out = {key: float(np.asarray(v).reshape(-1)[0])
+           for key, v in simulation_energy_arrays(circuit, work, constants, precision, batch).items()}
+    devices = int(out["devices"])
+    time_s = out["t_compute"] + out["t_comm"]
     return SimulationEstimate(
-        n_qubits=n,
-        state_bytes=state,
+        n_qubits=circuit.n_qubits,
+        state_bytes=bytes_per_amplitude(precision) * 2.0**circuit.n_qubits,
         devices=devices,
         feasible=devices <= profile["max_devices"],
-        passes=passes,
-        exchange_passes=p_intra + p_inter,
-        t_pass=t_pass,
-        t_compute=t_compute,
-        t_comm=t_comm,
+        passes=work.passes,
+        sweeps=work.sweeps,
+        remaps=out["remaps"],
+        t_pass=out["t_compute"] / work.passes,
+        t_compute=out["t_compute"],
+        t_comm=out["t_comm"],
         time_s=time_s,
-        power_w=power,
-        energy_j=power * time_s,
+        power_w=out["power"],
+        power_comm_w=out["power_comm"],
+        energy_j=out["energy"],
+        energy_compute_j=out["energy_compute"],
+        energy_comm_j=out["energy_comm"],
+        work=work.method,
     )

@@ -131,3 +131,40 @@ def test_load_bench_checks_the_schema(tmp_path):
 
 def test_threshold_constant_is_a_memory_bound_state():
     assert MIN_MEMORY_BOUND_STATE_BYTES >= 64 * 2**20
+
+
+def test_gradient_rows_do_not_leak_into_the_fit():
+    """A W3 row of the same simulator sweeps forward and backward: its per-pass time is not a forward pass.
+
+    With the forward rows at eta = 0.5 and W3 rows (same simulator, device, n) whose time per counted pass
+    is 3x longer (eta 1/6 if read as forward), the fit must give 0.5 with or without them.
+    """
+    forward = [record(n, 0.5) for n in (24, 25, 26)]
+    gradient = [dict(record(n, 0.5 / 3), workload="W3") for n in (24, 25, 26, 27)]
+    alone = fit_efficiency(bench(forward))
+    mixed = fit_efficiency(bench(forward + gradient))
+    assert alone.eta == pytest.approx(0.5) and mixed.eta == alone.eta
+    assert len(mixed.records) == 3
+    assert mixed.skipped == {"workload 'W3' is not a forward pass": 4}
+
+
+def test_a_fit_is_never_moved_across_device_kinds():
+    data = synthetic(0.42)  # CPU rows
+    fit = fit_efficiency(data)
+    with pytest.raises(CalibrationError, match="'h100' is a gpu device but the bench rows are cpu rows"):
+        calibrated_profile(load_profile("h100"), fit, data["machine"])
+    gpu_data = bench([record(28, 0.65, device="gpu")], gpu="NVIDIA H100")
+    gpu_fit = fit_efficiency(gpu_data, device="gpu", device_bandwidth=COPY_BW)
+    with pytest.raises(CalibrationError, match="'cpu' is a cpu device but the bench rows are gpu rows"):
+        calibrated_profile(load_profile("cpu"), gpu_fit, gpu_data["machine"])
+
+
+def test_cli_calibrate_profile_of_another_kind_is_one_line_exit_2(tmp_path, capsys):
+    from energy.__main__ import main
+
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(synthetic(0.42)))
+    status = main(["--sim", "h100", "--qpu", "ideal", "--calibrate", str(path), "--calibrate-profile", "h100",
+                   "--qubits", "10:12"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "never moved across device kinds" in err[0]

@@ -31,10 +31,33 @@ def test_exactly_one_constant_is_calibrated_and_documented(name):
     assert all(a.why or a.status == "assumed" for a in preset.assumptions)
 
 
-def test_ionq_preset_calibrates_the_forte_enterprise_power_file():
-    constant = load_profile("ionq-forte-enterprise").constants["system_power"]
-    assert constant.tag == "C" and "ionq-34" in constant.source
-    assert get_preset("ionq-34").calibrated[:2] == ("qpu", "system_power")
+def test_fitted_values_never_flow_into_profiles():
+    """No profile file holds a calibrated (tag C) constant; the fitted power is applied to the preset only."""
+    from energy.profiles import builtin_profile_names
+
+    for name in builtin_profile_names():
+        profile = load_profile(name)
+        assert all(c.tag != "C" for c in profile.constants.values()), name
+    preset = get_preset("ionq-34")
+    assert preset.calibrated[:2] == ("qpu", "system_power")
+    fitted = preset.scenario().qpu.constants["system_power"]
+    assert fitted.tag == "C" and fitted.value == preset.fitted_value
+    for qpu in ("ionq-aria", "ionq-forte", "ionq-forte-enterprise"):
+        assert load_profile(qpu)["system_power"] != preset.fitted_value
+    unfitted = preset.scenario(calibrated=False).qpu["system_power"]
+    assert unfitted == load_profile("ionq-forte-enterprise")["system_power"]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_unfitted_interval_is_reported_beside_the_calibrated_answer(name):
+    """The un-fitted interval either contains the target or the preset's note says, with numbers, what is missing."""
+    from energy.uncertainty import n_star_interval
+
+    preset = get_preset(name)
+    interval = n_star_interval(preset.scenario(calibrated=False), 20, 60)
+    assert interval.low <= interval.nominal <= interval.high
+    if not interval.low <= preset.target <= interval.high:
+        assert "Missing published constant" in preset.note and any(ch.isdigit() for ch in preset.note)
 
 
 def test_ionq_34_crossover_comes_before_the_dgx_memory_wall():
