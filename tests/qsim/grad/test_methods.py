@@ -11,6 +11,7 @@ import qsim.grad
 import qsim.noise as qn
 from qsim import Circuit, Input, Weight, op, pauli
 from qsim import gates as G
+from qsim_testutils import central_differences
 
 C = Circuit(3, (op(G.RY, 0, Input(0)), op(G.RX, 1, Input(1, scale=0.5)), op(G.CNOT, (0, 1)),
                 op(G.RY, 2, Weight(0)), op(G.CZ, (1, 2)), op(G.RZ, 0, Weight(1)), op(G.RY, 1, Weight(0, offset=0.3)),
@@ -22,16 +23,9 @@ COT = np.array([[1.0, -0.5, 0.3], [0.2, 0.9, -1.1]])
 MODEL = qn.NoiseModel.depolarizing(0.02, 0.05).with_readout(qn.readout_error(0.03, 0.08))
 
 
-def finite_differences(noise, eps=1e-6):
+def finite_differences(noise):
     f = lambda w, x: float((qsim.expval(C, OBS, w, x, noise=noise) * COT).sum())  # noqa: E731
-    gw = np.array([(f(W + eps * e, X) - f(W - eps * e, X)) / (2 * eps) for e in np.eye(len(W))])
-    gx = np.zeros_like(X)
-    for b in range(X.shape[0]):
-        for k in range(X.shape[1]):
-            d = np.zeros_like(X)
-            d[b, k] = eps
-            gx[b, k] = (f(W, X + d) - f(W, X - d)) / (2 * eps)
-    return gw, gx
+    return central_differences(lambda w: f(w, X), W), central_differences(lambda x: f(W, x), X)
 
 
 @pytest.mark.parametrize("noise", [None, MODEL], ids=["exact", "noisy"])

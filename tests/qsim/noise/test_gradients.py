@@ -11,6 +11,7 @@ import qsim.grad
 import pytest
 
 import qsim.noise as qn
+from qsim_testutils import central_differences
 from qsim import Circuit, Const, Input, Weight, op, pauli, z_each
 from qsim import gates as G
 
@@ -46,18 +47,8 @@ OBS = [pauli("Z", 0), pauli("XY", (1, 2)) + pauli("ZZ", (0, 2), 0.5), pauli("X",
 
 
 def finite_diff(f, w, x):
-    gw = np.zeros_like(w)
-    for i in range(len(w)):
-        e = np.zeros_like(w)
-        e[i] = EPS
-        gw[i] = (f(w + e, x) - f(w - e, x)) / (2 * EPS)
-    gx = np.zeros_like(x)
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            e = np.zeros_like(x)
-            e[b, i] = EPS
-            gx[b, i] = (f(w, x + e) - f(w, x - e)) / (2 * EPS)
-    return gw, gx
+    """``(∂f/∂w, ∂f/∂x)`` by central differences (:func:`qsim_testutils.central_differences`)."""
+    return central_differences(lambda w_: f(w_, x), w, EPS), central_differences(lambda x_: f(w, x_), x, EPS)
 
 
 @pytest.mark.parametrize("make", [circuit_complex, circuit_real])
