@@ -9,7 +9,6 @@ memory whatever the depth).  Derivation: ``qsim/grad/adjoint.md``.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numba
@@ -44,24 +43,51 @@ DIAG_GEMM_MAX_ENTRIES = 1 << 20
 #: parallel region costs 5-50 µs on an idle machine and up to ~8 ms when another process holds a
 #: core, more than the work itself (n=4, B=256: 0.9 s parallel vs 2 ms serial under load).
 SERIAL_WORK = 1 << 22
+#: Below this many amplitude updates per parallel region (``B · 2**n`` for the batch-major driver,
+#: which enters one region per pass) a call runs on one thread, whatever its total work.  Each
+#: region costs a thread wake-up of ~80 µs on an idle machine (OMP_WAIT_POLICY=PASSIVE: the idle
+#: thread sleeps between regions), so two threads pay off only from ~160 µs of serial work per
+#: region.  Measured on "Intel(R) Xeon(R) Processor" (2 cores, /proc/cpuinfo), load 1.0, the
+#: batch-major forward of ``bench.workloads.w2_circuit(n, 4)``, 2 vs 1 threads: B·2**n = 16384 (n=8,
+#: B=64): 5.2 vs 0.55 ms; 65536 (W2: n=8, B=256): 5.9 vs 2.5 ms; 262144 (n=10, B=256): 12.9 vs
+#: 11.0 ms; 1048576 (n=12, B=256): 41 vs 52 ms, (n=14, B=64): 47 vs 59 ms.  ``python -m bench -w W2
+#: --threads 1,2 --precision double,single --backends numba --peers none --budget 3``, 2 vs 1
+#: threads: 9.0 vs 3.9 ms (complex128), 7.9 vs 2.7 ms (complex64) before (load 1.0); 3.8 vs 3.8,
+#: 2.0 vs 1.8 ms with this limit (load 0.8).  A constant, not a run-time probe: one wake-up
+#: measured 4 µs back to back, 80 µs after a pause, more under load, so a one-shot probe would pick
+#: a random point.  The other drivers enter one region per call (sample-major) or are left to
+#: :data:`SERIAL_WORK` (pass-major, n > 14).
+REGION_MIN_WORK = 1 << 20
 
 
-@contextmanager
-def _threads_for(work: int):
-    """Run small work on one thread (see :data:`SERIAL_WORK`); restore the thread count after."""
-    if work >= SERIAL_WORK or numba.get_num_threads() == 1:
-        yield
-        return
-    saved = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(saved)
+class _threads_for:
+    """Context manager: run small work on one thread (see :data:`SERIAL_WORK` and
+    :data:`REGION_MIN_WORK`), restoring the thread count after.  ``region_work``: amplitude updates
+    per parallel region, where a call enters one region per pass.  A plain class, not a
+    ``contextmanager`` generator: it wraps every call, and W3's forward at n = 8 takes ~90 µs."""
+
+    __slots__ = ("saved",)
+
+    def __init__(self, work: int, region_work: int | None = None) -> None:
+        parallel = work >= SERIAL_WORK and (region_work is None or region_work >= REGION_MIN_WORK)
+        self.saved = 0 if parallel else numba.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.saved > 1:
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc) -> None:
+        if self.saved > 1:
+            numba.set_num_threads(self.saved)
 
 
 def _work(program: Program, B: int) -> int:
     return B * (2**program.n_qubits) * max(program.n_passes, 1)
+
+
+def _region_work(program: Program, B: int) -> int | None:
+    """Amplitude updates per parallel region of the batch-major driver (one region per pass), else None."""
+    return B * 2**program.n_qubits if program.n_passes and _batch_major(program, B) else None
 
 
 def _sample_major(n_qubits: int, B: int) -> bool:
@@ -142,7 +168,7 @@ def _adjoint_batch_major(program: Program, bp: Program, observables, cot, weight
 
 def forward(program: Program, weights, inputs, state, B: int, dtype, shift=None) -> np.ndarray:
     """Final states ``(B, 2**n)`` in ``dtype``."""
-    with _threads_for(_work(program, B)):
+    with _threads_for(_work(program, B), _region_work(program, B)):
         return _forward(program, weights, inputs, state, B, dtype, shift)
 
 
@@ -209,7 +235,7 @@ def adjoint(program: Program, observables, cot: np.ndarray, weights, inputs, sta
     same) - a program of the same circuit at a lower fusion level is cheaper to undo factor by
     factor (:data:`qsim.program.BACKWARD_FUSION`).
     """
-    with _threads_for(3 * _work(program, B)):
+    with _threads_for(3 * _work(program, B), _region_work(program, B)):
         return _adjoint(program, observables, cot, weights, inputs, state, B, dtype, backward_program)
 
 
