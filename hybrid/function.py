@@ -83,8 +83,10 @@ import qsim
 import qsim.grad
 import qsim.noise
 from qsim.backends import NAMES as BACKENDS
+from qsim.backends import get_backend
 from qsim.circuit import Circuit
 from qsim.observables import Observable, as_observables
+from qsim.precision import SINGLE
 from qsim.validate import FUSION_LEVELS
 
 from hybrid.config import config_from_dict
@@ -251,7 +253,7 @@ def _front_door(ex: Execution, precision: str) -> dict[str, Any]:
 
 def _precision(ex: Execution, out_dtype: torch.dtype) -> str:
     """``"single"`` for float32 tensors unless the engine runs only in double (numpy backend, noise)."""
-    if out_dtype == torch.float64 or ex.backend == "numpy" or ex.noise is not None:
+    if out_dtype == torch.float64 or ex.noise is not None or SINGLE not in get_backend(ex.backend).precisions:
         return "double"
     return "single"
 
