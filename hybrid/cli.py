@@ -489,6 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     found = _entry_points()
+    if not found:
+        print(f"qhybrid: no sub-commands are registered in the {COMMAND_GROUP!r} entry-point group: install "
+              "the package (pip install -e . in the checkout) so its pyproject.toml declares them", file=sys.stderr)
+        return EXIT_USAGE
     # the first command name is the command (global option values are numbers); help before it lists all
     at = next((i for i, a in enumerate(argv) if a in found), None)
     chosen = None if at is None or {"-h", "--help"} & set(argv[:at]) else argv[at]

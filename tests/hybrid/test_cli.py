@@ -323,3 +323,13 @@ def test_diverging_training_is_one_line(tmp_path, data_args, capsys):
     assert rc == cli.EXIT_USAGE and "Traceback" not in err
     assert "lower the learning rate (lr=1e+30)" in err.strip().splitlines()[-1]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_registered_commands_is_one_line(monkeypatch, capsys):
+    """Run from a checkout that was never installed: one line saying how to register the commands."""
+    import hybrid.cli as cli
+
+    monkeypatch.setattr(cli, "_entry_points", dict)
+    assert cli.main(["train", "--help"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install -e ." in err[0]
