@@ -204,8 +204,34 @@ def op(gate: Gate, wires: int | Sequence[int], *params: Param | float) -> Operat
     return Operation(gate, _wire_tuple(wires), ps)
 
 
+class HashCached:
+    """Mixin of frozen dataclasses that key caches: ``hash(self)`` is ``hash(self._hash_key())``,
+    computed on first use and kept in the ``_hash`` field, which pickles leave out (hashes of
+    strings and of identity-compared gates differ between processes).
+
+    The class declares ``_hash: int | None = field(default=None, init=False, repr=False,
+    compare=False)``, defines ``_hash_key()`` and sets ``__hash__ = HashCached.__hash__`` in its
+    body: ``@dataclass(frozen=True)`` replaces a ``__hash__`` it only inherits.
+    """
+
+    __slots__ = ()
+
+    def _hash_key(self) -> tuple:
+        raise NotImplementedError
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash(self._hash_key())
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
 @dataclass(frozen=True)
-class Circuit:
+class Circuit(HashCached):
     """An immutable circuit on ``n_qubits`` wires (at most :data:`MAX_QUBITS`).
 
     ``n_weights`` / ``n_inputs`` default to one more than the largest slot index used; they may
@@ -250,17 +276,10 @@ class Circuit:
                 raise CircuitError(f"{attr} = {given!r} but slot {used - 1} is used")
 
     # ------------------------------------------------------------------ hashing
-    def __hash__(self) -> int:
-        h = self._hash
-        if h is None:
-            h = hash((self.n_qubits, self.ops, self.n_weights, self.n_inputs))
-            object.__setattr__(self, "_hash", h)
-        return h
+    __hash__ = HashCached.__hash__
 
-    def __getstate__(self) -> dict:
-        """Pickled state without the cached hash: hashes of strings (and of identity-compared
-        gates) differ between processes."""
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+    def _hash_key(self) -> tuple:
+        return (self.n_qubits, self.ops, self.n_weights, self.n_inputs)
 
     # ------------------------------------------------------------------ composition
     def __add__(self, other: "Circuit") -> "Circuit":

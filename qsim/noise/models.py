@@ -47,7 +47,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from ..circuit import SRC_CONST, Circuit, CircuitError, Operation
+from ..circuit import SRC_CONST, Circuit, CircuitError, HashCached, Operation
 from ..errors import NoiseProfileError
 from .channels import Channel, ChannelError, ReadoutConfusion, as_channels, depolarizing, readout_error
 from .profiles import PROFILE_DIR, available_profiles, read_profile
@@ -304,7 +304,7 @@ class NoiseRule:
 
 
 @dataclass(frozen=True)
-class NoiseModel:
+class NoiseModel(HashCached):
     """Noise rules plus readout errors (immutable; builder methods return new models).
 
     Attributes:
@@ -324,16 +324,10 @@ class NoiseModel:
     _hash: int | None = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ hashing
-    def __hash__(self) -> int:
-        h = self._hash
-        if h is None:
-            h = hash((self.rules, self.readout, self.readout_overrides, self.name))
-            object.__setattr__(self, "_hash", h)
-        return h
+    __hash__ = HashCached.__hash__
 
-    def __getstate__(self) -> dict:
-        """Pickled state without the cached hash (it depends on the process)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+    def _hash_key(self) -> tuple:
+        return (self.rules, self.readout, self.readout_overrides, self.name)
 
     # ------------------------------------------------------------------ builders
     def add(self, channels: Channel | Sequence[Channel], *, gates=None, arity: int | None = None,
