@@ -55,16 +55,13 @@ from .profiles import PROFILE_DIR, available_profiles, read_profile
 __all__ = [
     "NoiseRule", "NoiseModel", "ChannelOp", "NoisyCircuit", "ProfileError", "UnmatchedNoiseWarning",
     "as_noisy", "load_profile", "available_profiles", "PROFILE_DIR", "Structure", "AngleTable",
-    "APPLY_CACHE_SIZE", "IDENTITY_MEMO_SIZE",
+    "APPLY_CACHE_SIZE",
 ]
 
 log = logging.getLogger(__name__)
 
 #: (model, circuit) pairs whose NoisyCircuit is kept, by value (a lookup costs two cached hashes).
 APPLY_CACHE_SIZE = 256
-#: Unused since models and circuits cache their hashes (the identity memo it sized is gone); kept
-#: so that code reading it keeps working.
-IDENTITY_MEMO_SIZE = 128
 
 #: Former name of :class:`qsim.errors.NoiseProfileError` (kept as an alias).
 ProfileError = NoiseProfileError

@@ -6,6 +6,9 @@ import importlib.util
 
 import numpy as np
 
+from qsim import Circuit, Weight, op
+from qsim.gates import CNOT, CZ, RY, RZ
+
 #: Tolerances per precision (Haar-random states, circuits of <= 100 gates).
 ATOL = {"double": 1e-10, "single": 2e-5}
 
@@ -85,3 +88,14 @@ def random_circuit(rng, n: int, n_ops: int, gates=None, *, inputs: bool = True, 
                 ps.append(Const(float(rng.normal())))
         ops.append(Operation(g, ws, tuple(ps)))
     return Circuit(n, tuple(ops))
+
+
+def small_circuit() -> Circuit:
+    """The three-qubit, three-weight circuit the noise-model and profile tests place channels on."""
+    return Circuit(3, (op(RY, 0, Weight(0)), op(RZ, 1, Weight(1)), op(CNOT, (0, 1)), op(CZ, (1, 2)),
+                       op(RY, 2, Weight(2))))
+
+
+def channels_of(noisy) -> list[tuple[str, tuple[int, ...]]]:
+    """``[(channel name, wires)]`` of a :class:`~qsim.noise.NoisyCircuit`, in order."""
+    return [(c.channel.name, c.wires) for c in noisy.channels]

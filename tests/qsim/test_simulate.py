@@ -297,10 +297,13 @@ def test_noisy_backends_and_fusion_agree():
 
 
 def test_shots_group_commuting_terms():
-    """``shots`` is per measurement setting: Z0 and Z0Z1 share one setting, so both estimates come
-    from the same S samples (their estimates are consistent sample by sample), and X0 needs its own."""
+    """``shots`` is per measurement setting: Z0 and Z0Z1 share one setting (both estimates come from
+    the same S samples) and X0 needs its own."""
+    from qsim.measure import measurement_groups
+
     c, _, w, x = _front_door_case()
     obs = [pauli("Z", 0), pauli("ZZ", (0, 1)), pauli("X", 0)]
+    assert [sorted(j for j, _ in members) for _, members in measurement_groups(obs, 2)] == [[0, 1], [2]]
     est = expval(c, obs, w, x, shots=20_000, seed=3)
     np.testing.assert_allclose(est, expval(c, obs, w, x), atol=0.03)
     np.testing.assert_array_equal(est, expval(c, obs, w, x, shots=20_000, seed=3))      # seeded

@@ -10,18 +10,10 @@ import qsim.grad
 import pytest
 
 import qsim.noise as qn
+from qsim_testutils import channels_of, small_circuit
 from qsim import Circuit, Weight, op
 from qsim import z_each as qsim_z
-from qsim.gates import CNOT, CZ, RY, RZ
-
-
-def small_circuit() -> Circuit:
-    return Circuit(3, (op(RY, 0, Weight(0)), op(RZ, 1, Weight(1)), op(CNOT, (0, 1)), op(CZ, (1, 2)),
-                       op(RY, 2, Weight(2))))
-
-
-def channels_of(noisy) -> list[tuple[str, tuple[int, ...]]]:
-    return [(c.channel.name, c.wires) for c in noisy.channels]
+from qsim.gates import RY, RZ
 
 
 def test_arity_rules_and_placement():

@@ -7,19 +7,9 @@ import tomllib
 import pytest
 
 import qsim.noise as qn
-from qsim import Circuit, Weight, op
-from qsim.gates import CNOT, CZ, RY, RZ
+from qsim_testutils import channels_of, small_circuit
 from qsim.noise.models import PROFILE_DIR
 from qsim.noise.profiles import Profile, read_profile
-
-
-def small_circuit() -> Circuit:
-    return Circuit(3, (op(RY, 0, Weight(0)), op(RZ, 1, Weight(1)), op(CNOT, (0, 1)), op(CZ, (1, 2)),
-                       op(RY, 2, Weight(2))))
-
-
-def channels_of(noisy) -> list[tuple[str, tuple[int, ...]]]:
-    return [(c.channel.name, c.wires) for c in noisy.channels]
 
 
 def test_builtin_profiles_exist_and_cite_every_number():
