@@ -51,10 +51,13 @@ from hybrid.embeddings import default_cache_dir, load_sentence_transformer, reso
 
 __all__ = [
     "FINETUNE_MODES",
+    "LENGTH_GROUP_BATCHES",
     "FinetuneConfig",
     "FinetuneResult",
     "body_cache_folder",
+    "bf16_supported",
     "contrastive_pairs",
+    "length_grouped",
     "finetune_end_to_end",
     "load_body",
     "save_body",
@@ -68,6 +71,12 @@ logger = logging.getLogger(__name__)
 FINETUNE_MODES = ("setfit", "full")
 #: Marker file written last into a finished body folder.
 _DONE_FILE = "qhybrid-finetune.json"
+#: Batches per window within which SetFit pairs are sorted by token length
+#: (:attr:`FinetuneConfig.group_by_length`); the Hugging Face ``Trainer``'s ``group_by_length``
+#: uses 50-batch "megabatches" the same way.  Larger windows pad less but make each batch's
+#: pairs less random: on MiniLM, paper split 0 (435 sentences, 1,088 batches of 16), windows of
+#: 50 batches cut the mean padded length from 46.5 to 31.6 tokens (perfect sorting: 24.9).
+LENGTH_GROUP_BATCHES = 50
 
 
 @dataclass
@@ -86,6 +95,16 @@ class FinetuneConfig(JSONConfig):
         head_lr: learning rate of the quantum head (``full`` only).
         warmup: fraction of the steps with a linear learning-rate warm-up (then linear decay).
         max_length: tokens kept per sentence (``None``: the model's own limit).
+        group_by_length: SetFit stage: batches of pairs of similar token length (pairs sorted
+            by length within windows of :data:`LENGTH_GROUP_BATCHES` batches, then the batches
+            shuffled: the Hugging Face ``group_by_length`` scheme), so a batch pads to less.
+            Each batch holds the same kind of pairs as before, drawn from a window instead of
+            uniformly; measured on MiniLM, paper split 0, 2 threads: mean padded length 46.5 ->
+            31.6 tokens, 0.71 -> 0.52 s a step with the fused AdamW.
+        bf16: run the body's forward and backward under ``torch.autocast`` in bfloat16 (weights,
+            gradients and the optimizer stay float32).  Needs a CPU with AVX512-BF16 or AMX, or a
+            CUDA device with bfloat16; raises otherwise (on other CPUs bfloat16 is emulated and
+            slower).  MiniLM SetFit step on a Xeon with AMX, 2 threads: 0.52 -> 0.38 s.
         warm_start: ``full`` only: first train the head alone on the frozen body's embeddings
             (with the run's head training settings), then unfreeze the body ("linear probing
             then fine-tuning", Kumar et al. 2022): a randomly initialised head would otherwise
@@ -108,6 +127,8 @@ class FinetuneConfig(JSONConfig):
     head_lr: float = 0.02
     warmup: float = 0.1
     max_length: int | None = None
+    group_by_length: bool = True
+    bf16: bool = False
     warm_start: bool = True
     setfit_first: bool = False
     seed: int = 0
@@ -134,9 +155,12 @@ class FinetuneConfig(JSONConfig):
             raise ValueError(f"FinetuneConfig.device must be a device string like 'cpu', got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"FinetuneConfig.device={self.device!r} but torch sees no CUDA device; use 'cpu'")
-        for name in ("progress", "warm_start", "setfit_first"):
+        for name in ("progress", "warm_start", "setfit_first", "group_by_length", "bf16"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"FinetuneConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.bf16 and not bf16_supported(self.device):
+            raise ValueError(f"FinetuneConfig.bf16=true but {self.device!r} has no bfloat16 arithmetic (CPU: "
+                             f"AVX512-BF16 or AMX; CUDA: compute capability >= 8.0); leave bf16 false")
 
     def setfit_stage(self) -> FinetuneConfig:
         """The SetFit stage of this config (``full`` with ``setfit_first``: one epoch over the pairs)."""
@@ -152,6 +176,8 @@ class FinetuneConfig(JSONConfig):
         if self.mode == "setfit":
             for k in ("head_lr", "warm_start", "setfit_first"):
                 d.pop(k)
+        else:
+            d.pop("group_by_length")  # the end-to-end stage batches sentences, not pairs
         return d
 
 
@@ -212,6 +238,26 @@ def _is_finished(folder: Path) -> bool:
     return (folder / _DONE_FILE).is_file()
 
 
+def bf16_supported(device: str) -> bool:
+    """Whether ``device`` has native bfloat16 arithmetic for :attr:`FinetuneConfig.bf16`."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def _autocast(cfg: FinetuneConfig):
+    """``torch.autocast`` in bfloat16 when ``cfg.bf16``, else a no-op context."""
+    return torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16)
+
+
+def _adamw(groups, lr: float) -> torch.optim.Optimizer:
+    """AdamW with torch's fused kernel (one pass over all tensors: 0.100 -> 0.019 s a step for
+    MiniLM's 22.7 M parameters on 2 CPU threads), the same update rule as the loop version."""
+    return torch.optim.AdamW(groups, lr=lr, fused=True)
+
+
 def _linear_warmup(optimizer: torch.optim.Optimizer, total: int, warmup: float):
     """Linear warm-up over ``warmup·total`` steps, then linear decay to 0 (SetFit's schedule)."""
     n_warm = int(warmup * total)
@@ -268,6 +314,29 @@ def contrastive_pairs(labels: np.ndarray, iterations: int, seed: int) -> np.ndar
     return pairs[rng.permutation(len(pairs))]
 
 
+def length_grouped(pairs: np.ndarray, lengths: np.ndarray, batch_size: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """``pairs`` (in their shuffled order) cut into batches of similar token length.
+
+    Each window of :data:`LENGTH_GROUP_BATCHES` · ``batch_size`` consecutive pairs is sorted by
+    ``max(len(a), len(b))`` (stable) and cut into batches; the batches of all windows are then
+    shuffled with ``rng``.  Every pair appears exactly once.
+    """
+    window = LENGTH_GROUP_BATCHES * batch_size
+    batches: list[np.ndarray] = []
+    for start in range(0, len(pairs), window):
+        chunk = pairs[start: start + window]
+        chunk = chunk[np.argsort(np.maximum(lengths[chunk[:, 0]], lengths[chunk[:, 1]]), kind="stable")]
+        batches += [chunk[k: k + batch_size] for k in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _token_lengths(body, texts: Sequence[str]) -> np.ndarray:
+    """Tokens per sentence after the body's truncation (for :func:`length_grouped`)."""
+    tokenizer, limit = body.tokenizer, body.max_seq_length or 1 << 30
+    return np.asarray([min(len(ids), limit) for ids in tokenizer(list(texts))["input_ids"]], dtype=np.int64)
+
+
 @dataclass
 class FinetuneResult:
     """A fine-tuned body: its folder, whether it came from the cache, and the training record."""
@@ -305,23 +374,28 @@ def setfit_body(texts: Sequence[str], labels: np.ndarray, cfg: FinetuneConfig | 
         from sentence_transformers.losses import CosineSimilarityLoss
 
     loss_fn = CosineSimilarityLoss(body)
-    optimizer = torch.optim.AdamW(body.parameters(), lr=cfg.lr)
+    optimizer = _adamw(body.parameters(), cfg.lr)
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     scheduler = _linear_warmup(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup)
     order = np.random.default_rng(cfg.seed + 1)
+    lengths = _token_lengths(body, texts) if cfg.group_by_length else None
     body.train()
     t0, losses_seen = time.perf_counter(), []
     with tqdm(total=cfg.epochs * steps_per_epoch, desc="setfit", unit="step", disable=not cfg.progress,
               leave=False) as bar, interrupts.deferred():
         for _ in range(cfg.epochs):
             epoch_pairs = pairs[order.permutation(len(pairs))]
-            for start in range(0, len(epoch_pairs), cfg.batch_size):
+            if lengths is not None:
+                batches = length_grouped(epoch_pairs, lengths, cfg.batch_size, order)
+            else:
+                batches = [epoch_pairs[k: k + cfg.batch_size] for k in range(0, len(epoch_pairs), cfg.batch_size)]
+            for batch in batches:
                 interrupts.check()
-                batch = epoch_pairs[start: start + cfg.batch_size]
                 a = _tokenize(body, [texts[i] for i in batch[:, 0]], device)
                 b = _tokenize(body, [texts[j] for j in batch[:, 1]], device)
                 target = torch.as_tensor(batch[:, 2], dtype=torch.float32, device=device)
-                loss = loss_fn([a, b], target)
+                with _autocast(cfg):
+                    loss = loss_fn([a, b], target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -423,9 +497,9 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
         logger.info("warm start: head alone on frozen embeddings, best epoch %d, val accuracy %.4f",
                     probe.best_epoch, probe.best.val_accuracy)
         model.to(device)
-    optimizer = torch.optim.AdamW([{"params": body.parameters(), "lr": cfg.lr},
-                                   {"params": [p for p in head.parameters() if p.requires_grad], "lr": cfg.head_lr,
-                                    "weight_decay": 0.0}])
+    optimizer = _adamw([{"params": body.parameters(), "lr": cfg.lr},
+                        {"params": [p for p in head.parameters() if p.requires_grad], "lr": cfg.head_lr,
+                         "weight_decay": 0.0}], cfg.lr)
     steps_per_epoch = math.ceil(len(tr_texts) / cfg.batch_size)
     scheduler = _linear_warmup(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup)
     order = np.random.default_rng(cfg.seed + 1)
@@ -450,7 +524,9 @@ def finetune_end_to_end(head: nn.Module, train: tuple[Sequence[str], np.ndarray]
             for start in range(0, len(perm), cfg.batch_size):
                 interrupts.check()  # a SIGINT/SIGTERM under `qhybrid train` stops here, between steps
                 idx = perm[start: start + cfg.batch_size]
-                logits = model([tr_texts[i] for i in idx])
+                with _autocast(cfg):
+                    emb = model.embed([tr_texts[i] for i in idx])
+                logits = model.head(emb.to(head_dtype))
                 loss = nn.functional.cross_entropy(logits, torch.as_tensor(tr_y[idx], device=logits.device))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"fine-tuning loss is {float(loss)} at epoch {epoch}; lower lr/head_lr")

