@@ -137,6 +137,8 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--ft-epochs", type=int, metavar="N", help="fine-tuning epochs (default 1)")
     g.add_argument("--ft-batch-size", type=int, metavar="N", help="pairs / sentences per step (default 16)")
     g.add_argument("--body-lr", type=float, metavar="LR", help="body learning rate (default 2e-5)")
+    g.add_argument("--setfit-lr", type=float, metavar="LR",
+                   help="with --finetune full --setfit-first: the SetFit stage's learning rate (default 2e-5)")
     g.add_argument("--head-lr", type=float, metavar="LR", help="quantum head learning rate with --finetune full")
     g.add_argument("--device", metavar="DEV", help="torch device for fine-tuning (cpu, cuda)")
     g.add_argument("--bf16", action="store_true", default=None,
@@ -220,7 +222,7 @@ TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "sched
 #: ``train`` flag -> :class:`~hybrid.finetune.FinetuneConfig` field.
 FINETUNE_FLAGS = {"finetune": "mode", "body": "model", "ft_iterations": "iterations", "ft_epochs": "epochs",
                   "ft_batch_size": "batch_size", "body_lr": "lr", "head_lr": "head_lr", "device": "device",
-                  "setfit_first": "setfit_first", "bf16": "bf16"}
+                  "setfit_first": "setfit_first", "setfit_lr": "setfit_lr", "bf16": "bf16"}
 
 
 def _read_config_file(path_text: str) -> dict[str, Any]:

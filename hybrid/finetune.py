@@ -110,9 +110,13 @@ class FinetuneConfig(JSONConfig):
             then fine-tuning", Kumar et al. 2022): a randomly initialised head would otherwise
             send noise gradients into the pretrained body for the first epochs.
         setfit_first: ``full`` only: start from the body after the SetFit stage (same split, seed,
-            ``iterations``, ``batch_size`` and ``lr``, one epoch over the pairs; cached as a
-            ``setfit`` run would be) instead of the base model.  The head's projection is then
-            fitted on embeddings that already separate the labels.
+            ``iterations``, ``batch_size``, ``group_by_length`` and ``bf16``, learning rate
+            ``setfit_lr``, one epoch over the pairs; cached as a ``setfit`` run would be, so the
+            body of ``--finetune setfit`` with the same settings is reused) instead of the base
+            model.  The head's projection is then fitted on embeddings that already separate the
+            labels.
+        setfit_lr: ``full`` with ``setfit_first``: the SetFit stage's learning rate (SetFit's
+            2e-5), kept apart from ``lr``, the usually smaller rate of the end-to-end stage.
         seed: seeds pair sampling, batch order and dropout.
         device: torch device (``"cpu"``, ``"cuda"``).
         progress: tqdm bars.
@@ -131,6 +135,7 @@ class FinetuneConfig(JSONConfig):
     bf16: bool = False
     warm_start: bool = True
     setfit_first: bool = False
+    setfit_lr: float = 2e-5
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -145,6 +150,7 @@ class FinetuneConfig(JSONConfig):
         self.batch_size = check_int(o, "batch_size", self.batch_size, 1)
         self.lr = check_float(o, "lr", self.lr, positive=True)
         self.head_lr = check_float(o, "head_lr", self.head_lr, positive=True)
+        self.setfit_lr = check_float(o, "setfit_lr", self.setfit_lr, positive=True)
         self.warmup = check_float(o, "warmup", self.warmup)
         if not 0 <= self.warmup < 1:
             raise ValueError(f"FinetuneConfig.warmup must lie in [0, 1), got {self.warmup!r}")
@@ -166,7 +172,7 @@ class FinetuneConfig(JSONConfig):
         """The SetFit stage of this config (``full`` with ``setfit_first``: one epoch over the pairs)."""
         if self.mode == "setfit":
             return self
-        return dataclasses.replace(self, mode="setfit", epochs=1, setfit_first=False)
+        return dataclasses.replace(self, mode="setfit", epochs=1, setfit_first=False, lr=self.setfit_lr)
 
     def weight_settings(self) -> dict[str, Any]:
         """The settings that change the fine-tuned weights (the cache key; not device/progress)."""
@@ -174,7 +180,7 @@ class FinetuneConfig(JSONConfig):
         for k in ("device", "progress", "model"):
             d.pop(k)
         if self.mode == "setfit":
-            for k in ("head_lr", "warm_start", "setfit_first"):
+            for k in ("head_lr", "warm_start", "setfit_first", "setfit_lr"):
                 d.pop(k)
         else:
             d.pop("group_by_length")  # the end-to-end stage batches sentences, not pairs

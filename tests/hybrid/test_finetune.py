@@ -115,6 +115,17 @@ def test_cache_key_follows_split_and_weight_settings(tmp_path):
     assert base != body_cache_folder(_tiny("setfit"), TEXTS, 1 - LABELS, tmp_path)
 
 
+def test_the_setfit_stage_before_end_to_end_is_the_setfit_run_with_its_own_learning_rate(tmp_path):
+    setfit = _tiny("setfit", lr=3e-5)
+    full = _tiny("full", lr=5e-6, head_lr=0.01, epochs=3, setfit_first=True, setfit_lr=3e-5)
+    stage = full.setfit_stage()
+    assert stage.mode == "setfit" and stage.lr == 3e-5 and stage.epochs == 1
+    # same weights as `--finetune setfit` with that learning rate: the cached body is shared
+    assert body_cache_folder(stage, TEXTS, LABELS, tmp_path) == body_cache_folder(setfit, TEXTS, LABELS, tmp_path)
+    assert body_cache_folder(dataclasses.replace(full, setfit_lr=2e-5).setfit_stage(), TEXTS, LABELS,
+                             tmp_path) != body_cache_folder(setfit, TEXTS, LABELS, tmp_path)
+
+
 def test_setfit_stage_moves_same_label_sentences_together_and_is_cached(tmp_path):
     cfg = FinetuneConfig(mode="setfit", iterations=4, batch_size=8, lr=1e-4, warmup=0.0, progress=False)
     before = load_body(None).encode(TEXTS, convert_to_tensor=True)
