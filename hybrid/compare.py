@@ -91,6 +91,14 @@ def summarize(results: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+def _baseline_finetune(ft):
+    """The body the baselines get beside ``ft``: the same SetFit body (``setfit``, or ``full``
+    started from it: the cached stage is shared), else the frozen one (plain ``full``)."""
+    if ft is None or ft.mode == "setfit":
+        return ft
+    return ft.setfit_stage() if ft.setfit_first else None
+
+
 def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
                        baselines: tuple[str, ...] = (REFERENCE_MODEL,), *,
                        head_changes: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,10 +126,9 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
     configs = {names[0]: dataclasses.replace(cfg, reference=False)}
     for b in names[1:]:
         configs[b] = dataclasses.replace(cfg, model=b, train=None, reference=False, folds=None,
-                                         finetune=None if cfg.finetune is None or cfg.finetune.mode == "full"
-                                         else cfg.finetune,
+                                         finetune=_baseline_finetune(cfg.finetune),
                                          head_overrides=cfg.head_overrides if b in HEAD_MODELS else None)
-    if cfg.finetune is not None and cfg.finetune.mode == "full":
+    if cfg.finetune is not None and cfg.finetune.mode == "full" and not cfg.finetune.setfit_first:
         logger.warning("baselines beside end-to-end fine-tuning use the frozen body (no SetFit stage)")
     results: dict[str, dict[int, dict[str, Any]]] = {n: {} for n in names}
     for seed in seeds:
