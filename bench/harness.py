@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .adapters import BACKENDS, DOUBLE, PEERS, SINGLE, adapters_for, get_adapter
-from .measure import MAX_REPEATS, MIN_REPEATS, machine_info
+from .measure import MAX_REPEATS, MIN_REPEATS, machine_info, open_energy_counter
 from .schema import new_document, new_record, now_iso
 from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, build_problem, get_workload
 from .worker import Job
@@ -364,6 +364,25 @@ class BenchInterrupted(KeyboardInterrupt):
         self.document = document
 
 
+def log_energy_counters(jobs: list[Job]) -> dict[str, str]:
+    """Say once per device kind whether the rows will carry energy (RAPL on CPU, NVML on GPU).
+
+    Returns ``{device: reason}`` for the kinds whose counters are not readable (their rows store
+    null ``energy_j`` / ``power_w``).
+    """
+    devices = sorted({get_adapter(j.simulator, j.workload).device for j in jobs})
+    missing = {}
+    for device in devices:
+        counter, why = open_energy_counter(device)
+        if counter is None:
+            missing[device] = why
+            log.warning("%s rows: energy not measured, energy_j/power_w stay null (%s)", device, why)
+        else:
+            log.info("%s rows: energy measured with %s", device, counter.detail)
+            counter.close()
+    return missing
+
+
 def run_benchmark(options: Options, *, progress: bool = True) -> dict:
     """Plan, measure the machine, run every configuration; returns the validated document.
 
@@ -374,6 +393,7 @@ def run_benchmark(options: Options, *, progress: bool = True) -> dict:
     for note in p.notes:
         log.info(note)
     machine = machine_info()
+    log_energy_counters(p.jobs)
     try:
         records = list(p.records) + run_jobs(p.jobs, progress=progress)
     except BenchInterrupted as exc:

@@ -11,6 +11,7 @@ import platform
 import time
 from typing import Callable
 
+from energy.measure import EnergyCounter, EnergyReading, measure_energy, open_energy_counter
 from qsim import hostinfo
 from qsim.hostinfo import copy_bandwidth, cpu_model, load_average, total_memory
 
@@ -19,7 +20,8 @@ from .adapters.base import package_version
 __all__ = [
     "WARMUP_RUNS", "MIN_REPEATS", "MAX_REPEATS", "COPY_REPEATS", "COPY_MACHINE_BYTES", "COPY_MAX_BYTES",
     "MEMORY_HEADROOM", "time_repeats", "copy_bandwidth", "load_average", "available_memory", "total_memory",
-    "cpu_model", "gpu_name", "package_versions", "machine_info", "RECORDED_PACKAGES",
+    "cpu_model", "gpu_name", "package_versions", "machine_info", "RECORDED_PACKAGES", "open_energy_counter",
+    "time_repeats_with_energy", "energy_fields",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,27 @@ def time_repeats(fn: Callable[[], object], budget: float, *, min_repeats: int = 
         if len(times) >= min_repeats and elapsed + times[-1] > budget:
             break
     return times
+
+
+def time_repeats_with_energy(fn: Callable[[], object], budget: float, counter: EnergyCounter | None,
+                             **kwargs) -> tuple[list[float], EnergyReading | None]:
+    """:func:`time_repeats` with the energy counter read before and after all the repeats.
+
+    Without a counter (``None``: not readable on this machine) the reading is ``None``.  One
+    window over all repeats, not one per repeat: RAPL and NVML advance in steps of 1-100 ms
+    (:data:`energy.measure.MIN_WINDOW_RESOLUTIONS`), longer than many single runs.
+    """
+    if counter is None:
+        return time_repeats(fn, budget, **kwargs), None
+    times, reading = measure_energy(lambda: time_repeats(fn, budget, **kwargs), counter)
+    return times, reading  # type: ignore[return-value]
+
+
+def energy_fields(reading: EnergyReading | None, repeats: int) -> dict:
+    """A record's ``energy_j`` (one run: the window's joules / repeats), ``power_w`` and ``energy_counter``."""
+    if reading is None or repeats < 1:
+        return {"energy_j": None, "power_w": None, "energy_counter": None}
+    return {"energy_j": reading.joules / repeats, "power_w": reading.watts, "energy_counter": reading.method}
 
 
 def available_memory() -> int:

@@ -18,7 +18,7 @@ from qsim.atomic import atomic_write_json
 from qsim.precision import BYTES_PER_AMPLITUDE
 
 __all__ = [
-    "SCHEMA", "STATUSES", "DTYPES", "BYTES_PER_AMPLITUDE", "DEVICES",
+    "SCHEMA", "STATUSES", "DTYPES", "BYTES_PER_AMPLITUDE", "DEVICES", "ENERGY_COUNTERS",
     "SchemaError", "new_document", "new_record", "validate", "validate_record", "dump", "load", "now_iso",
 ]
 
@@ -42,6 +42,13 @@ _RECORD_FIELDS: dict[str, Any] = {
     "status": str, "reason": (str, type(None)), "max_abs_error": (float, type(None)),
     "load_avg": (float, type(None)),
 }
+#: Record fields added after the first files were written: absent in those (read as null), always
+#: written now.  Energy of the timed repeats from the machine's counters (bench/schema.md).
+_OPTIONAL_RECORD_FIELDS: dict[str, Any] = {
+    "energy_j": (float, type(None)), "power_w": (float, type(None)), "energy_counter": (str, type(None)),
+}
+#: Counters a record's ``energy_counter`` may name (energy.measure.open_energy_counter).
+ENERGY_COUNTERS = ("rapl", "nvml")
 _TIME_FIELDS = ("min", "median", "max")
 
 
@@ -65,8 +72,13 @@ def new_record(*, workload: str, simulator: str, backend: str, device: str = "cp
                n_passes: int | None = None, times: list[float] | None = None,
                effective_bandwidth_bytes_per_s: float | None = None, roofline_fraction: float | None = None,
                status: str = "ok", reason: str | None = None, max_abs_error: float | None = None,
-               load_avg: float | None = None) -> dict:
-    """One record; ``times`` are the measured repeats (``time_s`` is null-valued without them)."""
+               load_avg: float | None = None, energy_j: float | None = None, power_w: float | None = None,
+               energy_counter: str | None = None) -> dict:
+    """One record; ``times`` are the measured repeats (``time_s`` is null-valued without them).
+
+    ``energy_j`` is the energy of one run (the counters' increase over the timed repeats divided by
+    their number), ``power_w`` the mean power over them, ``energy_counter`` the counter read.
+    """
     times = list(times or [])
     if times:
         st = sorted(times)
@@ -85,6 +97,7 @@ def new_record(*, workload: str, simulator: str, backend: str, device: str = "cp
         "effective_bandwidth_bytes_per_s": opt(effective_bandwidth_bytes_per_s),
         "roofline_fraction": opt(roofline_fraction),
         "status": status, "reason": reason, "max_abs_error": opt(max_abs_error), "load_avg": opt(load_avg),
+        "energy_j": opt(energy_j), "power_w": opt(power_w), "energy_counter": energy_counter,
     }
     validate_record(rec)
     return rec
@@ -99,16 +112,19 @@ def _type_ok(value: Any, expected: Any) -> bool:
     return isinstance(value, types)
 
 
-def _check_fields(obj: Any, fields: Mapping[str, Any], where: str) -> None:
+def _check_fields(obj: Any, fields: Mapping[str, Any], where: str,
+                  optional: Mapping[str, Any] | None = None) -> None:
     if not isinstance(obj, dict):
         raise SchemaError(f"{where} must be an object, got {type(obj).__name__}")
     missing = [k for k in fields if k not in obj]
     if missing:
         raise SchemaError(f"{where} is missing field {missing[0]!r}")
-    extra = [k for k in obj if k not in fields]
+    optional = optional or {}
+    extra = [k for k in obj if k not in fields and k not in optional]
     if extra:
         raise SchemaError(f"{where} has unknown field {extra[0]!r}")
-    for key, typ in fields.items():
+    present = {**fields, **{k: t for k, t in optional.items() if k in obj}}
+    for key, typ in present.items():
         if not _type_ok(obj[key], typ):
             raise SchemaError(f"{where}.{key} = {obj[key]!r} has the wrong type")
         v = obj[key]
@@ -117,7 +133,7 @@ def _check_fields(obj: Any, fields: Mapping[str, Any], where: str) -> None:
 
 
 def validate_record(rec: Any, where: str = "record") -> None:
-    _check_fields(rec, _RECORD_FIELDS, where)
+    _check_fields(rec, _RECORD_FIELDS, where, _OPTIONAL_RECORD_FIELDS)
     if rec["status"] not in STATUSES:
         raise SchemaError(f"{where}.status = {rec['status']!r} must be one of {STATUSES}")
     if rec["device"] not in DEVICES:
@@ -146,8 +162,25 @@ def validate_record(rec: Any, where: str = "record") -> None:
     else:
         if rec["reason"] is None:
             raise SchemaError(f"{where}: status {rec['status']!r} needs a reason")
+        if rec.get("energy_j") is not None:
+            raise SchemaError(f"{where}: status {rec['status']!r} must not carry energy")
         if t["repeats"] != 0 or any(t[k] is not None for k in _TIME_FIELDS):
             raise SchemaError(f"{where}: status {rec['status']!r} must not carry times (got {t!r})")
+    _validate_energy(rec, where)
+
+
+def _validate_energy(rec: Mapping[str, Any], where: str) -> None:
+    """``energy_j`` and ``power_w`` are both null or both > 0, with the counter named."""
+    energy, power, counter = (rec.get(k) for k in ("energy_j", "power_w", "energy_counter"))
+    if (energy is None) != (power is None) or (energy is None) != (counter is None):
+        raise SchemaError(f"{where}: energy_j = {energy!r}, power_w = {power!r}, energy_counter = {counter!r} "
+                          "must be all null or all set")
+    if energy is None:
+        return
+    if not energy > 0 or not power > 0:
+        raise SchemaError(f"{where}: energy_j = {energy!r}, power_w = {power!r} must be > 0")
+    if counter not in ENERGY_COUNTERS:
+        raise SchemaError(f"{where}.energy_counter = {counter!r} must be one of {ENERGY_COUNTERS}")
 
 
 def validate(doc: Any) -> None:

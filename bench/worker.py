@@ -9,7 +9,9 @@ callable in-process (tests use it with deliberately wrong adapters).
 Per point: skip when the register exceeds the adapter's limit, the memory estimate exceeds the
 available memory, or one run, predicted from the previous size, would exceed the budget; else
 prepare, warm up, check the output against the reference (failed rows get no times), time the
-repeats, and measure the copy bandwidth of a buffer of the same size for the roofline.
+repeats with the device's energy counter read around them (RAPL on CPU, NVML on GPU:
+:func:`energy.measure.open_energy_counter`; null fields where unreadable), and measure the copy
+bandwidth of a buffer of the same size for the roofline.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .agreement import (
 )
 from .measure import (
     COPY_MAX_BYTES, MAX_REPEATS, MEMORY_HEADROOM, MIN_REPEATS, WARMUP_RUNS, available_memory, copy_bandwidth,
-    load_average, time_repeats,
+    energy_fields, load_average, open_energy_counter, time_repeats_with_energy,
 )
 from .schema import BYTES_PER_AMPLITUDE, new_record
 from .workloads import build_problem, get_workload
@@ -83,6 +85,17 @@ def _gib(nbytes: float) -> str:
 
 def run_config(job: Job, adapter: Adapter, emit: Callable[[dict], None]) -> None:
     """Run every size of ``job`` with ``adapter``; ``emit`` receives the events."""
+    counter, why = open_energy_counter(adapter.device)
+    if counter is None:
+        log.info("%s on %s: energy not measured (%s)", adapter.name, adapter.device, why)
+    try:
+        _run_sizes(job, adapter, emit, counter)
+    finally:
+        if counter is not None:
+            counter.close()
+
+
+def _run_sizes(job: Job, adapter: Adapter, emit: Callable[[dict], None], counter) -> None:
     wl = get_workload(job.workload)
     store = ReferenceStore(job.ref_dir) if job.ref_dir else None
     dtype = job.dtype
@@ -141,8 +154,9 @@ def run_config(job: Job, adapter: Adapter, emit: Callable[[dict], None]) -> None
                 finish("failed", f"disagrees with the reference: max |error| = {err:.3g} > {tol:g}",
                        max_abs_error=err if err != float("inf") else None)
                 continue
-            times = time_repeats(prepared.run, job.budget, min_repeats=job.min_repeats,
-                                 max_repeats=job.max_repeats, first_run=first)
+            times, reading = time_repeats_with_energy(prepared.run, job.budget, counter,
+                                                      min_repeats=job.min_repeats, max_repeats=job.max_repeats,
+                                                      first_run=first)
         except AdapterUnavailable as exc:
             finish("skipped", str(exc))
             continue
@@ -163,7 +177,7 @@ def run_config(job: Job, adapter: Adapter, emit: Callable[[dict], None]) -> None
             eff = 2.0 * state_bytes * (prepared.sweeps or n_passes) / median
             frac = eff / copy_bandwidth(min(state_bytes, COPY_MAX_BYTES))
         finish("ok", None, times=times, n_passes=n_passes, effective_bandwidth_bytes_per_s=eff,
-               roofline_fraction=frac, max_abs_error=err)
+               roofline_fraction=frac, max_abs_error=err, **energy_fields(reading, len(times)))
         last = (work, median)
 
 

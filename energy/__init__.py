@@ -12,8 +12,10 @@ Modules, one per concern:
 * :mod:`energy.crossover`: the cross-over ``n*``, the memory wall, sensitivity, constant solving.
 * :mod:`energy.uncertainty`: interpolated ``n*``, Monte Carlo interval over the constants' ranges, ranking.
 * :mod:`energy.classical`: the best classical alternative (light cone, MPS bond-dimension bound).
-* :mod:`energy.measure`: copy bandwidth, RAPL and NVML power on this machine.
-* :mod:`energy.calibrate`: the efficiency ``eta`` fitted from ``qhybrid.bench/1`` files.
+* :mod:`energy.mps`: the MPS cost measured with Qiskit Aer (``--measure-mps``, when installed).
+* :mod:`energy.costs`: money and CO2 per inference from sourced price and grid-intensity constants.
+* :mod:`energy.measure`: copy bandwidth, RAPL and NVML power and energy counters on this machine.
+* :mod:`energy.calibrate`: ``eta``, joules per byte and static power fitted from ``qhybrid.bench/1`` files.
 * :mod:`energy.presets`: the two published cross-overs (46 and 34 qubits): un-fitted and calibrated.
 * :mod:`energy.plot` and :mod:`energy.cli`: the figure and the ``qhybrid energy`` command.
 

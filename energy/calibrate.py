@@ -29,16 +29,38 @@ what the model uses) and logs a warning.
 
 A fit belongs to the device kind of its rows: :func:`calibrated_profile` refuses to put CPU rows
 into a GPU profile (or the reverse), which would silently turn an H100 into a 2-core CPU.
+
+**Energy** (:func:`fit_energy`).  Rows measured with an energy counter (``energy_j``: RAPL on a
+CPU, NVML on a GPU, read around the timed repeats by ``bench.worker``) give the energy of one run.
+The same usable forward rows are fitted to
+
+.. math::
+
+    E_r = e_{byte}\, B_r + P_{static}\, t_r, \qquad
+    B_r = BW_{eff,r}\, t_r \ \text{(else } 2\, b\, 2^n\, \mathrm{batch}\, P_r\text{)} ,
+
+joules per byte moved plus static power, by least squares on the relative error (each row
+divided by its ``E_r``, so small and large states weigh alike).  The two are separable only when
+the rows' effective bandwidths ``B_r / t_r`` differ (thread counts, precisions, cache effects); a
+spread below :data:`MIN_BANDWIDTH_SPREAD` is refused.  A negative constant is set to 0 and the
+other refitted alone (said in :attr:`EnergyFit.constrained`).  **Validation:** the rows of the
+``holdout`` largest ``n`` are left out of the fit and predicted; their relative errors are
+reported.  In a calibrated profile the fit becomes ``P_dev = e_byte * eta * BW_dev`` (the draw of
+a pass at the sustained bandwidth), ``u = 1`` and ``P_host = P_static``, so that
+``(u P_dev + P_host) t_comp = e_byte * bytes + P_static * t_comp``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+import numpy as np
 
 from energy.measure import PowerReading, with_measured_power
 from energy.profiles import Kind, Profile
@@ -48,12 +70,17 @@ __all__ = [
     "BENCH_SCHEMA",
     "CalibrationError",
     "DEFAULT_SIMULATOR",
+    "DEFAULT_HOLDOUT",
     "EfficiencyFit",
+    "EnergyFit",
+    "EnergyRow",
     "FORWARD_WORKLOADS",
+    "MIN_BANDWIDTH_SPREAD",
     "MIN_MEMORY_BOUND_STATE_BYTES",
     "RecordFit",
     "calibrated_profile",
     "fit_efficiency",
+    "fit_energy",
     "load_bench",
 ]
 
@@ -75,6 +102,13 @@ FUSION_BY_SIMULATOR = {"qhybrid-numba": DEFAULT_FUSION, "qhybrid-cupy": GPU_FUSI
 #: Bench workloads whose rows are forward state-vector passes (bench/schema.md, "What the energy
 #: module reads"): W1 layered forward, W2 batched forward, G1 one gate application.
 FORWARD_WORKLOADS = frozenset({"W1", "W2", "G1"})
+
+
+#: Distinct largest ``n`` values whose rows are held out of the energy fit and predicted.
+DEFAULT_HOLDOUT = 1
+#: Smallest ``max / min`` of the fitted rows' effective bandwidths that separates joules per byte
+#: from static power (at one bandwidth ``E / t`` is one number: any split fits it).
+MIN_BANDWIDTH_SPREAD = 1.05
 
 
 class CalibrationError(ValueError):
@@ -162,6 +196,42 @@ def _record_fit(record: Mapping[str, Any], bandwidth: float) -> RecordFit:
                      effective / bandwidth)
 
 
+def _usable_rows(bench: Mapping[str, Any], simulator: str, device: str,
+                 min_state_bytes: float) -> tuple[list[Mapping[str, Any]], dict[str, int], int | None]:
+    """Forward ``ok`` rows of ``simulator`` on ``device`` with a memory-bound state; skip reasons."""
+    rows: list[Mapping[str, Any]] = []
+    skipped: dict[str, int] = {}
+    largest_n = None
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    for record in bench["records"]:
+        if not isinstance(record, dict):
+            skip("not an object")
+            continue
+        if record.get("simulator") != simulator or record.get("device") != device:
+            skip("other simulator or device")
+            continue
+        if record.get("workload") not in FORWARD_WORKLOADS:
+            skip(f"workload {record.get('workload')!r} is not a forward pass")
+            continue
+        if record.get("status") != "ok":
+            skip(f"status {record.get('status')!r}")
+            continue
+        try:
+            state = int(record["bytes_per_amplitude"]) * 2.0 ** int(record["n_qubits"])
+            largest_n = max(largest_n or 0, int(record["n_qubits"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            skip(f"malformed record ({exc})")
+            continue
+        if state < min_state_bytes:
+            skip(f"state below {min_state_bytes / 2**20:g} MiB (cache-resident)")
+            continue
+        rows.append(record)
+    return rows, skipped, largest_n
+
+
 def fit_efficiency(bench: Mapping[str, Any], simulator: str = DEFAULT_SIMULATOR,
                    device: str = "cpu", device_bandwidth: float | None = None,
                    min_state_bytes: float = MIN_MEMORY_BOUND_STATE_BYTES) -> EfficiencyFit:
@@ -190,35 +260,13 @@ def fit_efficiency(bench: Mapping[str, Any], simulator: str = DEFAULT_SIMULATOR,
     if not isinstance(device_bandwidth, (int, float)) or not device_bandwidth > 0:
         raise CalibrationError(f"device bandwidth = {device_bandwidth!r}: must be a number > 0 B/s")
 
+    rows, skipped, largest_n = _usable_rows(bench, simulator, device, min_state_bytes)
     used: list[RecordFit] = []
-    skipped: dict[str, int] = {}
-    largest_n = None
-
-    def skip(reason: str) -> None:
-        skipped[reason] = skipped.get(reason, 0) + 1
-
-    for record in bench["records"]:
-        if not isinstance(record, dict):
-            skip("not an object")
-            continue
-        if record.get("simulator") != simulator or record.get("device") != device:
-            skip("other simulator or device")
-            continue
-        if record.get("workload") not in FORWARD_WORKLOADS:
-            skip(f"workload {record.get('workload')!r} is not a forward pass")
-            continue
-        if record.get("status") != "ok":
-            skip(f"status {record.get('status')!r}")
-            continue
+    for record in rows:
         try:
-            state = int(record["bytes_per_amplitude"]) * 2.0 ** int(record["n_qubits"])
-            largest_n = max(largest_n or 0, int(record["n_qubits"]))
-            if state < min_state_bytes:
-                skip(f"state below {min_state_bytes / 2**20:g} MiB (cache-resident)")
-                continue
             used.append(_record_fit(record, float(device_bandwidth)))
         except (KeyError, TypeError, ValueError) as exc:
-            skip(f"malformed record ({exc})")
+            skipped[f"malformed record ({exc})"] = skipped.get(f"malformed record ({exc})", 0) + 1
     if not used:
         raise CalibrationError(
             f"no usable bench record for simulator {simulator!r} on {device!r} "
@@ -229,8 +277,221 @@ def fit_efficiency(bench: Mapping[str, Any], simulator: str = DEFAULT_SIMULATOR,
                          statistics.median(etas), min(etas), max(etas), tuple(used), skipped)
 
 
+@dataclass(frozen=True)
+class EnergyRow:
+    """One bench row as the energy fit reads it (SI units)."""
+
+    n_qubits: int
+    threads: int | None
+    dtype: str
+    bytes_moved: float
+    time_s: float
+    energy_j: float
+
+    @property
+    def bandwidth(self) -> float:
+        """Effective bandwidth ``B / t`` (B/s)."""
+        return self.bytes_moved / self.time_s
+
+
+@dataclass(frozen=True)
+class HeldOutRow:
+    """A held-out row, predicted by the fit."""
+
+    n_qubits: int
+    threads: int | None
+    dtype: str
+    measured_j: float
+    predicted_j: float
+
+    @property
+    def relative_error(self) -> float:
+        """``(predicted - measured) / measured``."""
+        return (self.predicted_j - self.measured_j) / self.measured_j
+
+
+@dataclass(frozen=True)
+class EnergyFit:
+    """Result of :func:`fit_energy`: ``E = e_byte B + P_static t`` and its validation.
+
+    Attributes:
+        simulator, device: the rows' selection.
+        counter: the energy counters the rows were measured with (``"rapl"``, ``"nvml"``).
+        joules_per_byte: ``e_byte`` (J/B).
+        static_power_w: ``P_static`` (W).
+        rows: the rows fitted.
+        held_out: the rows of the held-out ``n``, predicted.
+        holdout_n: the held-out qubit counts.
+        rms_residual: root mean square relative residual of the fitted rows.
+        constrained: empty, or which constant was held at 0 (it came out negative).
+        skipped: ``{reason: count}`` for rows left out.
+    """
+
+    simulator: str
+    device: str
+    counter: str
+    joules_per_byte: float
+    static_power_w: float
+    rows: tuple[EnergyRow, ...]
+    held_out: tuple[HeldOutRow, ...]
+    holdout_n: tuple[int, ...]
+    rms_residual: float
+    constrained: str
+    skipped: Mapping[str, int]
+
+    def predict(self, bytes_moved: float, time_s: float) -> float:
+        """Energy (J) of a run moving ``bytes_moved`` in ``time_s``."""
+        return self.joules_per_byte * bytes_moved + self.static_power_w * time_s
+
+    @property
+    def max_holdout_error(self) -> float:
+        """Largest ``|relative error|`` of the held-out rows (``NaN`` with none held out)."""
+        return max((abs(r.relative_error) for r in self.held_out), default=math.nan)
+
+    @property
+    def median_holdout_error(self) -> float:
+        """Median ``|relative error|`` of the held-out rows (``NaN`` with none held out)."""
+        errors = [abs(r.relative_error) for r in self.held_out]
+        return statistics.median(errors) if errors else math.nan
+
+    def summary(self) -> tuple[str, str]:
+        """Two lines: the fit, and its validation."""
+        ns = sorted({r.n_qubits for r in self.rows})
+        bws = [r.bandwidth for r in self.rows]
+        fit = (f"energy fit E = e_byte * bytes + P_static * t: e_byte = {self.joules_per_byte:.4g} J/B "
+               f"({self.joules_per_byte * 1e9:.3g} nJ/B), P_static = {self.static_power_w:.4g} W; "
+               f"{len(self.rows)} {self.counter} rows of {self.simulator} on {self.device}, n {ns[0]}-{ns[-1]}, "
+               f"bandwidth {min(bws) / 1e9:.3g}-{max(bws) / 1e9:.3g} GB/s; RMS relative residual "
+               f"{self.rms_residual:.2%}" + (f"; {self.constrained}" if self.constrained else ""))
+        if not self.held_out:
+            return fit, "validation: none (no n held out)"
+        held = ", ".join(f"n={r.n_qubits} {r.dtype} t={r.threads}: {r.relative_error:+.1%}" for r in self.held_out)
+        check = (f"validation on held-out n = {', '.join(map(str, self.holdout_n))} ({len(self.held_out)} rows, "
+                 f"fit without them): relative error median {self.median_holdout_error:.1%}, "
+                 f"max {self.max_holdout_error:.1%} [{held}]")
+        return fit, check
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = asdict(self)
+        out["skipped"] = dict(self.skipped)
+        out["held_out"] = [{**asdict(r), "relative_error": r.relative_error} for r in self.held_out]
+        for key, value in (("max_holdout_error", self.max_holdout_error),
+                           ("median_holdout_error", self.median_holdout_error)):
+            out[key] = None if math.isnan(value) else value
+        return out
+
+
+def _energy_row(record: Mapping[str, Any]) -> EnergyRow:
+    median = float(record["time_s"]["median"])
+    energy = float(record["energy_j"])
+    if not median > 0 or not energy > 0:
+        raise ValueError(f"time_s.median = {median}, energy_j = {energy}")
+    measured = record.get("effective_bandwidth_bytes_per_s")
+    if measured:
+        moved = float(measured) * median
+    else:
+        passes = record.get("n_passes") or record.get("n_gates")
+        if not passes:
+            raise ValueError("no effective bandwidth and no n_passes/n_gates")
+        moved = 2.0 * int(record["bytes_per_amplitude"]) * 2.0 ** int(record["n_qubits"]) * int(
+            record["batch"]) * int(passes)
+    threads = record.get("threads")
+    return EnergyRow(int(record["n_qubits"]), int(threads) if threads else None, str(record.get("dtype")),
+                     moved, median, energy)
+
+
+def _solve_energy(rows: list[EnergyRow]) -> tuple[float, float, str]:
+    """Least squares of ``E = e B + P t`` in relative terms; non-negative (module docstring)."""
+    a = np.array([[r.bytes_moved / r.energy_j, r.time_s / r.energy_j] for r in rows])
+    ones = np.ones(len(rows))
+    (e_byte, p_static), *_ = np.linalg.lstsq(a, ones, rcond=None)
+    if e_byte >= 0 and p_static >= 0:
+        return float(e_byte), float(p_static), ""
+    col = 1 if e_byte < 0 else 0                 # keep the other constant, fit it alone
+    x = float(a[:, col] @ ones / (a[:, col] @ a[:, col]))
+    if col == 1:
+        return 0.0, x, f"joules per byte came out {e_byte:.3g} < 0: held at 0, static power fitted alone"
+    return x, 0.0, f"static power came out {p_static:.3g} W < 0: held at 0, joules per byte fitted alone"
+
+
+def fit_energy(bench: Mapping[str, Any], simulator: str = DEFAULT_SIMULATOR, device: str = "cpu",
+               holdout: int = DEFAULT_HOLDOUT,
+               min_state_bytes: float = MIN_MEMORY_BOUND_STATE_BYTES) -> EnergyFit:
+    """Fit joules per byte and static power to the rows carrying ``energy_j`` (module docstring).
+
+    Args:
+        bench: the parsed bench JSON (:func:`load_bench`).
+        simulator, device: the rows to use (as :func:`fit_efficiency`: forward, ``ok``, memory-bound).
+        holdout: how many of the largest distinct ``n`` to leave out and predict (0: none).
+        min_state_bytes: smallest state treated as memory-bound.
+
+    Raises:
+        CalibrationError: no rows with energy, too few to fit after the hold-out, or one bandwidth only.
+    """
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+        raise CalibrationError(f"energy hold-out = {holdout!r}: must be an integer >= 0")
+    records, skipped, _ = _usable_rows(bench, simulator, device, min_state_bytes)
+    rows: list[EnergyRow] = []
+    counters: set[str] = set()
+    for record in records:
+        if record.get("energy_j") is None:
+            skipped["no energy_j (counter not readable when the bench ran)"] = (
+                skipped.get("no energy_j (counter not readable when the bench ran)", 0) + 1)
+            continue
+        try:
+            rows.append(_energy_row(record))
+            counters.add(str(record.get("energy_counter") or "unknown"))
+        except (KeyError, TypeError, ValueError) as exc:
+            skipped[f"malformed record ({exc})"] = skipped.get(f"malformed record ({exc})", 0) + 1
+    if not rows:
+        raise CalibrationError(f"no usable bench row of {simulator!r} on {device!r} carries energy_j "
+                               f"(skipped: {skipped or 'none'})")
+    ns = sorted({r.n_qubits for r in rows})
+    holdout_n = tuple(ns[len(ns) - holdout:]) if holdout else ()
+    fit_rows = [r for r in rows if r.n_qubits not in holdout_n]
+    if len(fit_rows) < 2:
+        raise CalibrationError(f"energy rows at n = {ns}: holding out the {holdout} largest leaves "
+                               f"{len(fit_rows)} row(s); the fit needs 2 (lower --calibrate-holdout)")
+    bws = [r.bandwidth for r in fit_rows]
+    if max(bws) / min(bws) < MIN_BANDWIDTH_SPREAD:
+        raise CalibrationError(
+            f"energy rows' effective bandwidth spans only {min(bws) / 1e9:.4g}-{max(bws) / 1e9:.4g} GB/s: "
+            "joules per byte and static power cannot be told apart at one bandwidth "
+            "(bench more thread counts or both precisions)")
+    e_byte, p_static, constrained = _solve_energy(fit_rows)
+    if constrained:
+        log.warning("energy fit: %s", constrained)
+    residuals = [(e_byte * r.bytes_moved + p_static * r.time_s) / r.energy_j - 1.0 for r in fit_rows]
+    held = tuple(HeldOutRow(r.n_qubits, r.threads, r.dtype, r.energy_j,
+                            e_byte * r.bytes_moved + p_static * r.time_s)
+                 for r in rows if r.n_qubits in holdout_n)
+    return EnergyFit(simulator, device, "+".join(sorted(counters)), e_byte, p_static, tuple(fit_rows), held,
+                     holdout_n, math.sqrt(statistics.fmean(x * x for x in residuals)), constrained, skipped)
+
+
+def _with_energy_fit(profile: Profile, energy: EnergyFit, sustained_bandwidth: float) -> Profile:
+    """Power constants from an energy fit; their range is the fit's relative error (residual or held-out)."""
+    spread = max(energy.rms_residual, 0.0 if math.isnan(energy.max_holdout_error) else energy.max_holdout_error)
+    where = (f"bench energy fit, {len(energy.rows)} {energy.counter} rows of {energy.simulator}; "
+             f"range +-{spread:.1%}: the larger of the RMS residual and the held-out error")
+    dynamic = energy.joules_per_byte * sustained_bandwidth
+    if not dynamic > 0:
+        raise CalibrationError("energy fit gives no dynamic power (joules per byte = 0): the rows cannot "
+                               "separate it from static power")
+    low = max(1.0 - spread, 1e-3)
+    return (profile
+            .with_constant("device_power", dynamic, tag="M", low=dynamic * low, high=dynamic * (1.0 + spread),
+                           source=f"e_byte {energy.joules_per_byte:.4g} J/B x eta BW {sustained_bandwidth:.4g} B/s "
+                                  f"({where})")
+            .with_constant("power_utilisation", 1.0, tag="M", source="the fitted draw is the loaded value")
+            .with_constant("host_power_per_device", energy.static_power_w, tag="M",
+                           low=energy.static_power_w * low, high=energy.static_power_w * (1.0 + spread),
+                           source=f"static power {energy.static_power_w:.4g} W ({where})"))
+
+
 def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, Any],
-                       power: PowerReading | None = None) -> Profile:
+                       power: PowerReading | None = None, energy: EnergyFit | None = None) -> Profile:
     """``base`` with the fitted efficiency; for a CPU also the bench machine's memory and cores.
 
     Args:
@@ -239,7 +500,14 @@ def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, 
         machine: the bench file's ``machine`` object.
         power: a measured power per device (RAPL or NVML) replacing the profile's figure
             (:func:`energy.measure.with_measured_power`).
+        energy: an energy fit of the same rows (:func:`fit_energy`): ``P_dev = e_byte eta BW_dev``,
+            ``u = 1``, ``P_host = P_static`` (module docstring); excludes ``power``.
     """
+    if power is not None and energy is not None:
+        raise CalibrationError("give a measured power or an energy fit, not both")
+    if energy is not None and (energy.device, energy.simulator) != (fit.device, fit.simulator):
+        raise CalibrationError(f"energy fit of {energy.simulator} on {energy.device} does not match the "
+                               f"efficiency fit of {fit.simulator} on {fit.device}")
     if base.kind is not Kind.SIMULATOR:
         raise CalibrationError(
             f"profile {base.name!r} is a {base.kind.value} profile, expected a simulator"
@@ -275,5 +543,7 @@ def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, 
             profile = with_measured_power(profile, power)
         except ValueError as exc:
             raise CalibrationError(str(exc)) from None
+    if energy is not None:
+        profile = _with_energy_fit(profile, energy, eta * bandwidth)
     return profile.renamed(f"{base.name} (calibrated)",
                            f"{base.description}; eta calibrated from bench")

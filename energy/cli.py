@@ -4,11 +4,17 @@
 (``pyproject.toml``): :func:`add_arguments` and :func:`run`, which ``python -m energy`` (and
 ``python -m energy.cli``, :func:`main`) use as well.  The command prints
 
-1. the profiles used (and how power was obtained for measured or calibrated ones),
-2. energy per inference against qubits for every simulator and QPU profile,
+1. the profiles used (and how power was obtained for measured or calibrated ones; with
+   ``--calibrate``, the eta fit and the energy fit with its held-out validation),
+2. the model's formulas, and energy per inference against qubits for every profile,
 3. the cross-over ``n*`` of every simulator/QPU pair with the memory wall beside it,
-4. with ``--preset``, the preset's assumptions and its calibrated constant,
-5. with ``--sensitivity``, each constant halved and doubled and the resulting ``n*``,
+4. the simulators x QPUs matrix of Monte Carlo ``n*`` intervals,
+5. the shots x depth sweep of ``n*`` for the first pair (or the preset's),
+6. the breakdown at ``n*`` (devices, passes, compute vs exposed communication, shots after
+   noise, time-to-solution, dominant constants) and the cost and CO2 of one inference there,
+7. the best classical alternative (light cone, MPS bound; measured with ``--measure-mps``),
+8. with ``--preset``, the preset's assumptions, un-fitted interval and calibrated constant,
+9. with ``--sensitivity``, each constant at the ends of its range and the resulting ``n*``,
 
 and writes ``--json`` and ``--plot`` files atomically.  Errors in inputs (bad profile, bench
 file, circuit or option) print one line naming the bad value and return exit status 2.
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,8 +33,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Sequence
 
-from energy.calibrate import (DEFAULT_SIMULATOR, CalibrationError, EfficiencyFit,
-                              calibrated_profile, fit_efficiency, load_bench)
+from energy.calibrate import (DEFAULT_HOLDOUT, DEFAULT_SIMULATOR, CalibrationError, EfficiencyFit, EnergyFit,
+                              calibrated_profile, fit_efficiency, fit_energy, load_bench)
 from energy.circuits import (CircuitFamily, EnergyCircuitError, HardwareEfficient, PaperHead,
                              family_from_factory)
 from energy.crossover import (N_MAX_DEFAULT, N_MIN_DEFAULT, Crossover, Curve, Scenario, find_crossover,
@@ -37,9 +44,12 @@ from energy.measure import (DEFAULT_COPY_BYTES, PowerReading, measure_copy_bandw
 from energy.presets import PRESETS, Preset, get_preset, recalibrate
 from energy.profiles import EnergyProfileError, Kind, Profile, builtin_profile_names, load_profile
 from energy.classical import classical_bound
+from energy.mps import aer_available, measure_mps
+from energy.costs import ELECTRICITY_PRICE, GRID_INTENSITY, SourcedConstant, inference_cost
 from energy.qpu import shots_for_precision
 from energy.simulation import BYTES_PER_AMPLITUDE
-from energy.uncertainty import DEFAULT_DRAWS, DEFAULT_SEED, INTERVAL, NStarInterval, n_star_interval, rank_constants
+from energy.uncertainty import (DEFAULT_DRAWS, DEFAULT_SEED, INTERVAL, NStarInterval, Sweep, energy_bands,
+                                n_star_interval, rank_constants, sweep_shots_layers)
 from qsim.atomic import atomic_write_json
 
 __all__ = ["COMMAND", "add_arguments", "main", "run"]
@@ -50,6 +60,13 @@ DEFAULT_QPUS = ("ionq-forte", "superconducting")
 DEFAULT_SHOTS = 1000
 #: Qubit step between rows of the printed table (every n is still computed and plotted).
 DEFAULT_TABLE_STEP = 4
+#: Shots per inference and PQC layers of the shots x depth sweep (``--sweep-shots``, ``--sweep-layers``).
+DEFAULT_SWEEP_SHOTS = "100,1000,10000,100000"
+DEFAULT_SWEEP_LAYERS = "1,2,4,8"
+#: Most Monte Carlo draws per cell of the sweep (16 cells; the quantiles of 500 draws move by ~0.2 qubit).
+SWEEP_DRAWS = 500
+#: Most Monte Carlo draws behind the plot's bands (one grid of every n per profile).
+PLOT_DRAWS = 500
 #: GPU profile for a bench file's ``machine.gpu`` name when ``--calibrate-profile`` is absent.
 GPU_PROFILE_BY_NAME = (("H200", "h200"), ("H100", "h100"), ("A100", "a100"))
 EXIT_USAGE = 2
@@ -110,6 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     meas.add_argument("--measure-cpu", action="store_true",
                       help="measure this machine's copy bandwidth, memory, cores and RAPL power "
                            "for the 'cpu' profile")
+    meas.add_argument("--measure-mps", action="store_true",
+                      help="time an exact Qiskit Aer matrix-product-state run of the circuit at each n* "
+                           "(needs qiskit-aer, the 'peers' extra)")
     meas.add_argument("--copy-mib", type=float, default=DEFAULT_COPY_BYTES / 2**20,
                       help="array size of the bandwidth measurement (MiB)")
     meas.add_argument("--calibrate", metavar="BENCH_JSON",
@@ -119,6 +139,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     meas.add_argument("--calibrate-device", choices=("cpu", "gpu"), default="cpu")
     meas.add_argument("--calibrate-profile", metavar="PROFILE",
                       help="profile to calibrate (default: cpu, or the bench file's GPU)")
+    meas.add_argument("--calibrate-holdout", type=int, default=DEFAULT_HOLDOUT, metavar="K",
+                      help="energy fit: leave out the rows of the K largest n and report the error "
+                           f"predicting them (default {DEFAULT_HOLDOUT}; 0: no validation)")
+
+    cost = parser.add_argument_group("cost and sweep")
+    cost.add_argument("--electricity-price", type=float, metavar="USD_PER_KWH",
+                      help=f"electricity price (default {ELECTRICITY_PRICE.value:g} USD/kWh, range "
+                           f"{ELECTRICITY_PRICE.low:g}-{ELECTRICITY_PRICE.high:g}: EIA 2023)")
+    cost.add_argument("--grid-intensity", type=float, metavar="G_PER_KWH",
+                      help=f"grid carbon intensity (default {GRID_INTENSITY.value:g} gCO2/kWh, range "
+                           f"{GRID_INTENSITY.low:g}-{GRID_INTENSITY.high:g}: Ember 2023)")
+    cost.add_argument("--sweep-shots", default=DEFAULT_SWEEP_SHOTS, metavar="LIST",
+                      help=f"shots per inference of the shots x depth sweep (default {DEFAULT_SWEEP_SHOTS})")
+    cost.add_argument("--sweep-layers", default=DEFAULT_SWEEP_LAYERS, metavar="LIST",
+                      help=f"PQC layers of the sweep (default {DEFAULT_SWEEP_LAYERS})")
+    cost.add_argument("--no-sweep", action="store_true", help="skip the shots x depth sweep")
 
     out = parser.add_argument_group("output")
     out.add_argument("--sensitivity", action="store_true",
@@ -158,6 +194,8 @@ class _Setup:
     preset: Preset | None = None
     power: dict[str, dict[str, Any]] = field(default_factory=dict)
     fit: EfficiencyFit | None = None
+    energy_fit: EnergyFit | None = None
+    energy_fit_note: str = ""
 
 
 def _parse_range(text: str) -> range:
@@ -199,8 +237,41 @@ def _check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} = {value}: must be >= 1")
     if not args.copy_mib > 0:
         raise ValueError(f"--copy-mib = {args.copy_mib}: must be > 0")
+    if args.calibrate_holdout < 0:
+        raise ValueError(f"--calibrate-holdout = {args.calibrate_holdout}: must be >= 0")
+    for option, value in (("--electricity-price", args.electricity_price), ("--grid-intensity", args.grid_intensity)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{option} = {value}: must be a finite number > 0")
+    _parse_list("--sweep-shots", args.sweep_shots)
+    _parse_list("--sweep-layers", args.sweep_layers)
     _check_output("--json", args.json)
     _check_output("--plot", args.plot)
+
+
+#: Most values one sweep list takes (each is a Monte Carlo per cell).
+SWEEP_MAX_VALUES = 8
+
+
+def _parse_list(option: str, text: str) -> tuple[int, ...]:
+    """``"100,1000"`` -> ``(100, 1000)``: integers >= 1, at most :data:`SWEEP_MAX_VALUES`."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected integers separated by commas, e.g. 100,1000") from None
+    if not values or any(v < 1 for v in values):
+        raise ValueError(f"{option} {text!r}: every value must be >= 1")
+    if len(values) > SWEEP_MAX_VALUES:
+        raise ValueError(f"{option} {text!r}: at most {SWEEP_MAX_VALUES} values")
+    return values
+
+
+def _cost_constants(args: argparse.Namespace) -> tuple[SourcedConstant, SourcedConstant]:
+    price, intensity = ELECTRICITY_PRICE, GRID_INTENSITY
+    if args.electricity_price is not None:
+        price = price.override(args.electricity_price, "--electricity-price")
+    if args.grid_intensity is not None:
+        intensity = intensity.override(args.grid_intensity, "--grid-intensity")
+    return price, intensity
 
 
 def _check_unique(profiles: Sequence[Profile]) -> None:
@@ -259,17 +330,28 @@ def _setup(args: argparse.Namespace) -> _Setup:
         setup.sims = _replace_or_insert(setup.sims, "cpu", measured)
         setup.power[measured.name] = reading.__dict__
     if args.calibrate:
-        calibrated, setup.fit, reading = _calibrate(args, setup.sims)
+        calibrated, setup.fit, reading, setup.energy_fit, setup.energy_fit_note = _calibrate(args, setup.sims)
         setup.sims = _replace_or_insert(setup.sims, calibrated.name.removesuffix(" (calibrated)"),
                                         calibrated)
-        setup.power[calibrated.name] = reading.__dict__ if reading else {
-            "method": "tdp x utilisation", "detail": "no RAPL/NVML reading; profile power kept"}
+        if setup.energy_fit is not None:
+            e = setup.energy_fit
+            setup.power[calibrated.name] = {
+                "method": f"bench energy fit ({e.counter})",
+                "detail": f"{e.joules_per_byte:.4g} J/B + {e.static_power_w:.4g} W static, "
+                          f"{len(e.rows)} rows measured during the bench run"}
+        else:
+            setup.power[calibrated.name] = reading.__dict__ if reading else {
+                "method": "tdp x utilisation", "detail": "no RAPL/NVML reading; profile power kept"}
     return setup
 
 
-def _calibrate(args: argparse.Namespace,
-               sims: list[Profile]) -> tuple[Profile, EfficiencyFit, PowerReading | None]:
-    """Fit eta from the bench file; power is read here (RAPL for a CPU, NVML for a GPU)."""
+def _calibrate(args: argparse.Namespace, sims: list[Profile]
+               ) -> tuple[Profile, EfficiencyFit, PowerReading | None, EnergyFit | None, str]:
+    """Fit eta from the bench file, and power from the rows' energy (measured during the bench run).
+
+    Without energy in the rows, power is read here (RAPL for a CPU, NVML for a GPU) as before;
+    the last item says why the energy fit was not used.
+    """
     bench = load_bench(args.calibrate)
     device = args.calibrate_device
     if args.calibrate_profile:
@@ -285,12 +367,19 @@ def _calibrate(args: argparse.Namespace,
         base = load_profile(match)
     fit = fit_efficiency(bench, args.calibrate_simulator, device,
                          None if device == "cpu" else base["bandwidth_per_device"])
+    try:
+        energy = fit_energy(bench, args.calibrate_simulator, device, args.calibrate_holdout)
+        note = ""
+    except CalibrationError as exc:
+        energy, note = None, str(exc)
+    if energy is not None:
+        return calibrated_profile(base, fit, bench["machine"], energy=energy), fit, None, energy, ""
     if device == "cpu":
         nbytes = int(args.copy_mib * 2**20)
         power = measure_rapl_power(lambda: measure_copy_bandwidth(nbytes))
     else:
         power = nvml_power()
-    return calibrated_profile(base, fit, bench["machine"], power), fit, power
+    return calibrated_profile(base, fit, bench["machine"], power), fit, power, None, note
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -315,8 +404,8 @@ def _print_table(curves: Sequence[Curve], rows: Sequence[int]) -> None:
 
 #: The model in one line each (printed with every answer).
 FORMULA = (
-    "E_sim = PUE * N * [(u P_dev + P_host) t_comp + (u_comm P_dev + P_host) t_comm],  "
-    "t_comp = 2 b 2^n W / (N eta BW),  t_comm = R * all-to-all",
+    "E_sim = PUE * N * [(u P_dev + P_host) t_comp + (u_comm P_dev + P_host) t_exp],  "
+    "t_comp = 2 b 2^n W / (N eta BW),  t_comm = R * all-to-all,  t_exp = t_comm - min(o t_comm, t_comp)",
     "E_qpu = PUE * (P_0 + p_q n + P_ctrl) * S_eff * (t_prep + t_circ + t_readout + t_overhead),  "
     "S_eff = S / F^2 when noise-aware",
 )
@@ -381,7 +470,8 @@ def _print_breakdown(scenario: Scenario, crossover: Crossover, dominant: Sequenc
     print(f"    simulation {sim.energy_j:.3g} J, time-to-solution {sim.time_s:.3g} s{wall}: {sim.devices} device(s), "
           f"{sim.passes:g} passes / {sim.sweeps:g} sweeps ({sim.work}); compute {sim.t_compute:.3g} s = "
           f"{sim.energy_compute_j:.3g} J at {sim.power_w:.3g} W; communication {sim.remaps:g} all-to-all(s) "
-          f"{sim.t_comm:.3g} s = {sim.energy_comm_j:.3g} J at {sim.power_comm_w:.3g} W")
+          f"{sim.t_comm:.3g} s, {sim.t_comm_exposed:.3g} s exposed = {sim.energy_comm_j:.3g} J at "
+          f"{sim.power_comm_w:.3g} W")
     print(f"    QPU {qpu.energy_j:.3g} J, time-to-solution {qpu.time_s:.3g} s: {qpu.shots} shots -> "
           f"{qpu.shots_effective:.4g} after noise (F = {qpu.fidelity:.3g}), {qpu.t_shot * 1e3:.3g} ms per shot, "
           f"{qpu.power_w:.3g} W")
@@ -390,23 +480,72 @@ def _print_breakdown(scenario: Scenario, crossover: Crossover, dominant: Sequenc
         print(f"    dominant constants: {names}")
 
 
-def _print_classical(setup: _Setup, crossovers: Sequence[Crossover],
-                     scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
-    """Best classical alternative at each n* (light cone, MPS bound) and the warning when it wins."""
+def _print_sweep(sweep: Sweep) -> None:
+    """n* over shots (rows) and layers (columns) for one pair."""
+    print(f"\nshots x depth: n* [{INTERVAL:.0%} interval] of {sweep.simulator} vs {sweep.qpu} by shots per inference "
+          "(rows) and PQC layers (columns):")
+    width = 22
+    print(f"{'shots':>8s}" + "".join(f"layers {layer}".rjust(width) for layer in sweep.layers))
+    for shots, row in zip(sweep.shots, sweep.cells):
+        cells = []
+        for iv in row:
+            above = f">{iv.n_range[1]}"
+            cells.append(f"{_q(iv.nominal, above)} [{_q(iv.low, above)}, {_q(iv.high, above)}]".rjust(width))
+        print(f"{shots:>8d}" + "".join(cells))
+
+
+def _print_costs(crossovers: Sequence[Crossover], price: SourcedConstant,
+                 intensity: SourcedConstant) -> list[dict[str, Any]]:
+    """Money and CO2 of one inference at each n* (the QPU's energy there; the simulation's is no less)."""
+    print(f"\ncost and CO2 per inference at n* (QPU energy at n*; {price.value:g} USD/kWh "
+          f"[{price.low:g}, {price.high:g}], {intensity.value:g} gCO2/kWh [{intensity.low:g}, {intensity.high:g}]; "
+          "ranges from the price and intensity ranges):")
     out = []
+    for c in crossovers:
+        if c.n_star is None or c.e_qpu is None:
+            print(f"  {c.simulator} vs {c.qpu}: no cross-over in range")
+            continue
+        qpu, sim = inference_cost(c.e_qpu, price, intensity), inference_cost(c.e_sim, price, intensity)
+        print(f"  {c.simulator} vs {c.qpu} at n = {c.n_star}: {qpu.text()}")
+        out.append({"simulator": c.simulator, "qpu": c.qpu, "n_star": c.n_star, "qpu_cost": qpu.to_dict(),
+                    "simulation_cost": sim.to_dict()})
+    return out
+
+
+def _print_classical(setup: _Setup, crossovers: Sequence[Crossover],
+                     scenarios: Sequence[Scenario], measure: bool = False) -> list[dict[str, Any]]:
+    """Best classical alternative at each n* (light cone, MPS bound, measured MPS) and the warning when it wins."""
+    out = []
+    measured: dict[int, Any] = {}
+    if measure and aer_available():
+        print(f"  measured MPS: skipped ({aer_available()})")
+        measure = False
     for crossover, scenario in zip(crossovers, scenarios):
         if crossover.n_star is None:
             continue
         n = crossover.n_star
         bound = classical_bound(setup.circuit(n))
-        out.append({"simulator": crossover.simulator, "qpu": crossover.qpu, **bound.to_dict()})
+        entry = {"simulator": crossover.simulator, "qpu": crossover.qpu, **bound.to_dict(), "mps_measured": None}
+        out.append(entry)
+        if measure:
+            if n not in measured:
+                measured[n] = measure_mps(setup.circuit(n))
+                result, why = measured[n]
+                print(f"  measured at n = {n}: " + (
+                    f"exact <Z_0> = {result.expectation:.4g} in {result.time_s:.3g} s = {result.energy_j:.3g} J "
+                    f"({result.simulator}, median of {result.repeats})" if result else f"skipped ({why})"))
+            result, _ = measured[n]
+            entry["mps_measured"] = result.to_dict() if result else None
         if bound.mps_energy_j is None:
             continue
         e_qpu = scenario.run_qpu(n).energy_j
         line = (f"{crossover.simulator} vs {crossover.qpu} at n = {n}: light cone {bound.light_cone} of {n} qubits, "
                 f"MPS bond dimension <= {bound.bond_dimension:g}: exact <Z_0> for <= {bound.mps_energy_j:.3g} J in "
                 f"{bound.mps_time_s:.3g} s on one core (QPU {e_qpu:.3g} J)")
-        easy = bound.mps_energy_j < e_qpu or (bound.light_cone or n) < n
+        mps_j = bound.mps_energy_j
+        if entry["mps_measured"]:
+            mps_j = min(mps_j, entry["mps_measured"]["energy_j"])
+        easy = mps_j < e_qpu or (bound.light_cone or n) < n
         print(f"  WARNING {line}: easy classically, the state-vector cross-over is meaningless for this circuit"
               if easy else f"  {line}")
     return out
@@ -435,6 +574,7 @@ def _run(args: argparse.Namespace) -> int:
     intervals = {(sc.simulator.name, sc.qpu.name): n_star_interval(sc, n_min, n_max, args.draws, args.seed)
                  for sc in scenarios}
     rankings = [rank_constants(sc, n_min, n_max) for sc in scenarios]
+    price, intensity = _cost_constants(args)
 
     noise = " (noise-aware)" if setup.noise_aware else ""
     print(f"circuit: {setup.circuit.describe()}; shots {setup.shots}{noise}; "
@@ -448,6 +588,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  calibration: eta = {fit.eta:.3g} (range {fit.eta_min:.3g}-{fit.eta_max:.3g}, "
               f"{len(fit.records)} records of {fit.simulator} on {fit.device}; "
               f"skipped {dict(fit.skipped)})")
+        if setup.energy_fit is not None:
+            for line in setup.energy_fit.summary():
+                print(f"  {line}")
+        else:
+            print(f"  energy fit: not used ({setup.energy_fit_note}); power as shown above")
     print("model:")
     for line in FORMULA:
         print(f"  {line}")
@@ -458,11 +603,24 @@ def _run(args: argparse.Namespace) -> int:
     for crossover in crossovers:
         print(f"  {crossover.summary()}")
     _print_matrix(setup.sims, setup.qpus, intervals)
+    sweep = None
+    if not args.no_sweep:
+        sweep_scenario = setup.preset.scenario() if setup.preset else scenarios[0]
+        try:
+            sweep = sweep_shots_layers(sweep_scenario, _parse_list("--sweep-shots", args.sweep_shots),
+                                       _parse_list("--sweep-layers", args.sweep_layers), n_min, n_max,
+                                       min(args.draws, SWEEP_DRAWS), args.seed)
+            _print_sweep(sweep)
+        except ValueError as exc:
+            if "no layers to sweep" not in str(exc):
+                raise
+            print(f"\nshots x depth sweep: not available ({exc})")
     print("\nbreakdown at n* (energy and time-to-solution per inference):")
     for scenario, crossover, (_, effects) in zip(scenarios, crossovers, rankings):
         _print_breakdown(scenario, crossover, effects[:DOMINANT_SHOWN])
+    costs = _print_costs(crossovers, price, intensity)
     print("\nbest classical alternative (light cone of the measured qubit, MPS bound):")
-    classical = _print_classical(setup, crossovers, scenarios)
+    classical = _print_classical(setup, crossovers, scenarios, args.measure_mps)
     if not any(c["mps_energy_j"] is not None for c in classical):
         print("  no gate list for this circuit (or no cross-over): light cone and MPS bound not available")
 
@@ -491,10 +649,14 @@ def _run(args: argparse.Namespace) -> int:
             "profiles": [p.to_dict() for p in setup.sims + setup.qpus],
             "power": setup.power,
             "calibration": setup.fit.to_dict() if setup.fit else None,
+            "energy_calibration": setup.energy_fit.to_dict() if setup.energy_fit else None,
             "curves": [c.to_dict() for c in curves],
             "crossovers": [c.to_dict() for c in crossovers],
             "n_star_intervals": [{"simulator": k[0], "qpu": k[1], **v.to_dict()} for k, v in intervals.items()],
             "classical": classical,
+            "sweep": sweep.to_dict() if sweep else None,
+            "costs": {"electricity_price": price.to_dict(), "grid_intensity": intensity.to_dict(),
+                      "at_n_star": costs},
             "sensitivity": sensitivities,
             "preset": None if preset is None else {**preset.to_dict(),
                                                    "recalibrated_interval": solved},
@@ -506,7 +668,12 @@ def _run(args: argparse.Namespace) -> int:
         family = setup.circuit.describe()["family"]
         title = (setup.preset.title if setup.preset
                  else f"Energy per inference: {family}, {setup.shots} shots")
-        plot_energy(curves, crossovers, args.plot, title)
+        bands = {}
+        for scenario in scenarios:  # each profile's band from the first pair it is in
+            drawn = energy_bands(scenario, ns, min(args.draws, PLOT_DRAWS), args.seed)
+            bands.setdefault(scenario.simulator.name, drawn["simulator"])
+            bands.setdefault(scenario.qpu.name, drawn["qpu"])
+        plot_energy(curves, crossovers, args.plot, title, bands, intervals)
         print(f"wrote {args.plot}")
     return 0
 

@@ -281,7 +281,7 @@ def _perturb(spec: FieldSpec | None, value: float, factor: float) -> tuple[float
     if spec.integer:
         return max(1.0, float(round(new))), ""
     if new != value * factor:
-        return new, "capped at 1" if spec.bound is Bound.FRACTION else "kept >= 1"
+        return new, ("capped at 1" if spec.bound in (Bound.FRACTION, Bound.UNIT_INTERVAL) else "kept >= 1")
     return new, ""
 
 

@@ -103,6 +103,7 @@ class Bound(enum.Enum):
     POSITIVE = (0.0, False, math.inf)
     NON_NEGATIVE = (0.0, True, math.inf)
     FRACTION = (0.0, False, 1.0)
+    UNIT_INTERVAL = (0.0, True, 1.0)
     AT_LEAST_ONE = (1.0, True, math.inf)
     FUSION_LEVEL = (0.0, True, 2.0)
 
@@ -168,6 +169,8 @@ SIMULATOR_FIELDS: tuple[FieldSpec, ...] = (
               integer=True),
     FieldSpec("comm_power_utilisation", _N, Bound.FRACTION,
               "fraction of P_dev drawn while waiting on an exchange", 1.0),
+    FieldSpec("comm_overlap", _N, Bound.UNIT_INTERVAL,
+              "fraction o of the exchange time hidden behind gate passes (at most the compute time)", 0.0),
     FieldSpec("devices_per_node", _N, Bound.AT_LEAST_ONE,
               "devices sharing the fast intra-node link", 1.0, integer=True),
     FieldSpec("max_devices", _N, Bound.AT_LEAST_ONE,

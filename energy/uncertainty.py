@@ -26,6 +26,7 @@ constants that move it by a fraction of a qubit are seen, not hidden by rounding
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
@@ -50,6 +51,9 @@ __all__ = [
     "nominal_n_star",
     "rank_constants",
     "sample_profile",
+    "Sweep",
+    "energy_bands",
+    "sweep_shots_layers",
 ]
 
 #: Monte Carlo draws: the 5 % / 95 % quantiles of 2,000 draws move by less than 0.1 qubit between seeds.
@@ -239,3 +243,67 @@ def rank_constants(scenario: Scenario, n_min: int, n_max: int) -> tuple[float, l
                       float(stars[2 + 2 * i])) for i, (side, name, c) in enumerate(entries)]
     effects.sort(key=lambda e: (-abs(e.shift), e.side, e.name))
     return float(stars[0]), effects
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """``n*`` intervals over shots per inference (rows) and circuit layers (columns) for one pair.
+
+    Attributes:
+        simulator, qpu: the pair.
+        shots, layers: the swept values.
+        cells: ``cells[i][j]`` is the interval at ``shots[i]``, ``layers[j]``.
+    """
+
+    simulator: str
+    qpu: str
+    shots: tuple[int, ...]
+    layers: tuple[int, ...]
+    cells: tuple[tuple[NStarInterval, ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"simulator": self.simulator, "qpu": self.qpu, "shots": list(self.shots),
+                "layers": list(self.layers),
+                "cells": [[{"shots": s, "layers": layer, **c.to_dict()} for layer, c in zip(self.layers, row)]
+                          for s, row in zip(self.shots, self.cells)]}
+
+
+def sweep_shots_layers(scenario: Scenario, shots: Sequence[int], layers: Sequence[int], n_min: int, n_max: int,
+                       draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> Sweep:
+    """The ``n*`` interval for every shots x layers pair (the scenario's circuit with ``layers`` replaced).
+
+    Raises:
+        ValueError: the circuit family has no ``layers`` (a ``--circuit-factory``), or a value is < 1.
+    """
+    family = scenario.circuit
+    if not (dataclasses.is_dataclass(family) and any(f.name == "layers" for f in dataclasses.fields(family))):
+        raise ValueError(f"circuit {family.describe()!r}: has no layers to sweep")
+    for name, values in (("shots", shots), ("layers", layers)):
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+            raise ValueError(f"sweep {name} = {list(values)!r}: need integers >= 1")
+    cells = tuple(
+        tuple(n_star_interval(dataclasses.replace(scenario, shots=s, circuit=dataclasses.replace(family, layers=layer)),
+                              n_min, n_max, draws, seed) for layer in layers)
+        for s in shots)
+    return Sweep(scenario.simulator.name, scenario.qpu.name, tuple(shots), tuple(layers), cells)
+
+
+def energy_bands(scenario: Scenario, ns: Sequence[int], draws: int = DEFAULT_DRAWS,
+                 seed: int = DEFAULT_SEED) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Central :data:`INTERVAL` band of ``E_sim`` and ``E_qpu`` at each ``n`` over the Monte Carlo draws.
+
+    Returns:
+        ``{"simulator": (low, high), "qpu": (low, high)}``, arrays of ``len(ns)`` (J).
+    """
+    if draws < 1:
+        raise ValueError(f"draws = {draws}: must be >= 1")
+    rng = np.random.default_rng(seed)
+    sim, qpu = sample_profile(scenario.simulator, draws, rng), sample_profile(scenario.qpu, draws, rng)
+    e_sim, e_qpu = energy_grid(scenario, ns, sim, qpu)
+    tail = (1.0 - INTERVAL) / 2.0
+    out = {}
+    for side, grid in (("simulator", e_sim), ("qpu", e_qpu)):
+        low, high = np.quantile(grid, [tail, 1.0 - tail], axis=1)
+        out[side] = (low, high)
+    return out
