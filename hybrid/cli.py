@@ -141,6 +141,9 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
                    help="with --finetune full --setfit-first: the SetFit stage's learning rate (default 2e-5)")
     g.add_argument("--head-lr", type=float, metavar="LR", help="quantum head learning rate with --finetune full")
     g.add_argument("--device", metavar="DEV", help="torch device for fine-tuning (cpu, cuda)")
+    g.add_argument("--ft-selection", choices=("one_se", "min_loss"),
+                   help="with --finetune full: the epoch kept: earliest within one standard error of the lowest "
+                        "validation loss (default) or the lowest")
     g.add_argument("--bf16", action="store_true", default=None,
                    help="fine-tune under bfloat16 autocast (CPUs with AVX512-BF16/AMX, CUDA; about 1.4x faster)")
     g.add_argument("--setfit-first", action="store_true", default=None,
@@ -222,7 +225,8 @@ TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "sched
 #: ``train`` flag -> :class:`~hybrid.finetune.FinetuneConfig` field.
 FINETUNE_FLAGS = {"finetune": "mode", "body": "model", "ft_iterations": "iterations", "ft_epochs": "epochs",
                   "ft_batch_size": "batch_size", "body_lr": "lr", "head_lr": "head_lr", "device": "device",
-                  "setfit_first": "setfit_first", "setfit_lr": "setfit_lr", "bf16": "bf16"}
+                  "setfit_first": "setfit_first", "setfit_lr": "setfit_lr", "bf16": "bf16",
+                  "ft_selection": "selection"}
 
 
 def _read_config_file(path_text: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from hybrid.finetune import (  # noqa: E402
     finetune_end_to_end,
     length_grouped,
     load_body,
+    select_epoch,
     setfit_body,
 )
 from hybrid.head import HeadConfig, QuantumHead  # noqa: E402
@@ -186,19 +187,42 @@ def test_end_to_end_gradient_reaches_the_transformer():
 
 
 @pytest.mark.parametrize("warm_start", [False, True])
-def test_end_to_end_trains_and_keeps_the_best_epoch(warm_start):
-    head = _small_head()
-    cfg = FinetuneConfig(mode="full", epochs=2, batch_size=4, lr=1e-4, head_lr=0.05, progress=False,
-                         warm_start=warm_start)
+@pytest.mark.parametrize("selection", ["min_loss", "one_se"])
+def test_end_to_end_trains_and_keeps_the_selected_epoch(warm_start, selection):
+    from hybrid.finetune import BodyWithHead, _evaluate_texts
     from hybrid.training import TrainConfig
 
-    body, hist = finetune_end_to_end(head, (TEXTS, LABELS), (TEXTS[:4] + TEXTS[-4:], LABELS), cfg,
+    head = _small_head()
+    cfg = FinetuneConfig(mode="full", epochs=2, batch_size=4, lr=1e-4, head_lr=0.05, progress=False,
+                         warm_start=warm_start, selection=selection)
+    val = (TEXTS[:4] + TEXTS[-4:], LABELS)
+    body, hist = finetune_end_to_end(head, (TEXTS, LABELS), val, cfg,
                                      head_train=TrainConfig(epochs=3, lr=0.05, progress=False))
     epochs = hist["epochs"]
     assert [e["epoch"] for e in epochs] == ([0] if warm_start else []) + [1, 2]
     assert ("warm_start" in hist) == warm_start
-    assert hist["best_epoch"] == min(epochs, key=lambda e: (e["val_loss"], -e["val_accuracy"]))["epoch"]
+    assert all(e["val_loss_se"] > 0 for e in epochs)
+    chosen = epochs[select_epoch(epochs, selection)]
+    assert hist["best_epoch"] == chosen["epoch"] and hist["selection"] == selection
+    # body and head hold the kept epoch's weights: its validation loss is reproduced
+    loss, acc, _ = _evaluate_texts(BodyWithHead(body, head), *val, 64)
+    assert loss == pytest.approx(chosen["val_loss"], rel=1e-5) and acc == chosen["val_accuracy"]
     assert body.encode(TEXTS[:1]).shape == (1, 384)
+
+
+def test_select_epoch_min_loss_and_one_standard_error_rule():
+    rows = [{"val_loss": 0.380, "val_accuracy": 0.84, "val_loss_se": 0.05},
+            {"val_loss": 0.373, "val_accuracy": 0.88, "val_loss_se": 0.05},
+            {"val_loss": 0.382, "val_accuracy": 0.88, "val_loss_se": 0.05}]
+    assert select_epoch(rows, "min_loss") == 1
+    assert select_epoch(rows, "one_se") == 0                   # within one SE of the best: the earliest
+    rows[0]["val_loss"] = 0.430                                 # now more than one SE worse
+    assert select_epoch(rows, "one_se") == 1
+    rows[1]["val_loss_se"] = 0.0
+    rows[2]["val_loss"] = 0.373                                 # a tie on loss and accuracy: the earliest
+    assert select_epoch(rows, "one_se") == select_epoch(rows, "min_loss") == 1
+    with pytest.raises(ValueError, match="rule"):
+        select_epoch(rows, "last")
 
 
 def test_train_run_with_setfit_and_full_fine_tuning(tmp_path, sst2_dir):
