@@ -7,14 +7,18 @@
               └─► AmplitudeEncoder_E ─► z_E ────────────┘
     z ─► QPUModule (Q_c qubits) ─► q ∈ [-1,1]^{Q_m} ─► Linear(q) or Linear([z, q]) ─► logits ∈ R^k
 
-``Q_c = E·Q`` for ``concat`` and ``Q`` otherwise.  The parameter count is
+``Q_c = E·Q`` for ``concat`` and ``Q`` otherwise.  Two ablations of the paper's head
+(paper.md section 5) are configurations too: ``n_encoders = 0`` (no encoders: the projection's
+``components`` coordinates are angle-encoded by the QPU module directly, ``Q_c = components``)
+and ``linear_input = "encoders_only"`` (no QPU module: ``logits = Linear(z)``).  The parameter count is
 
 .. math::  P = E·(M·C·Q + Q·[\\text{enc. RY column}])
              + (1 \\text{ if shared else } N)·L_1·C'·Q_c + R·C'·Q_c + Q_c·[\\text{QPU RY column}]
              + (n_\\text{lin} + 1)·k,
 
 with ``n_lin = Q_m`` (``linear_input="qpu_only"``, the reading consistent with the paper's 886,
-paper.md 3.4) or ``Q_c + Q_m`` (``"concat"``, MerLin's reading of the quoted ``(Q_c + 1)·k``).
+paper.md 3.4) or ``Q_c + Q_m`` (``"concat"``, MerLin's reading of the quoted ``(Q_c + 1)·k``);
+``"encoders_only"`` drops the QPU terms and has ``n_lin = Q_c``.
 :meth:`HeadConfig.parameter_counts` evaluates it without
 building anything; :attr:`QuantumHead.n_parameters` counts the built module (they agree).
 
@@ -69,7 +73,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MERGES = ("concat", "mean", "sum")
-LINEAR_INPUTS = ("qpu_only", "concat")
+#: What the linear layer reads: the QPU output, ``[encoders, QPU]``, or the encoders alone (the
+#: "no QPU module" ablation: the QPU module is not built).
+LINEAR_INPUTS = ("qpu_only", "concat", "encoders_only")
+#: The linear inputs :func:`search_parameter_count` considers (heads with a QPU module).
+_SEARCH_LINEAR_INPUTS = ("qpu_only", "concat")
 
 
 @dataclass
@@ -78,11 +86,14 @@ class HeadConfig(JSONConfig):
 
     Attributes:
         input_dim: d, the embedding size (384 MiniLM, 768 mpnet).
-        n_encoders: E parallel amplitude encoders (all see the full embedding).
+        n_encoders: E parallel amplitude encoders (all see the full embedding).  0 is the "no
+            encoders" ablation: the QPU module angle-encodes the ``components`` coordinates of
+            the projection (``preprocess`` must be ``"pca"`` or ``"whiten"``), ``Q_c = components``.
         encoder: :class:`~hybrid.layers.EncoderConfig` shared by the E encoders (own weights each).
         merge: ``"concat"`` (Q_c = E·Q), ``"mean"`` or ``"sum"`` (Q_c = Q) of the encoder outputs.
         qpu: :class:`~hybrid.layers.QPUConfig` of the second module, on Q_c qubits.
-        linear_input: ``"qpu_only"`` (Linear(Q_m → k)) or ``"concat"`` (Linear(Q_c + Q_m → k)).
+        linear_input: ``"qpu_only"`` (Linear(Q_m → k)), ``"concat"`` (Linear(Q_c + Q_m → k)) or
+            ``"encoders_only"`` (Linear(Q_c → k), no QPU module: the "no QPU" ablation).
         n_classes: k.
         dtype: ``"float32"`` (qsim single precision, the default) or ``"float64"``.
         preprocess: ``"none"`` (the paper), ``"pca"`` or ``"whiten"``: a fixed label-free
@@ -111,7 +122,7 @@ class HeadConfig(JSONConfig):
     def __post_init__(self) -> None:
         o = "HeadConfig"
         self.input_dim = check_int(o, "input_dim", self.input_dim, 1)
-        self.n_encoders = check_int(o, "n_encoders", self.n_encoders, 1)
+        self.n_encoders = check_int(o, "n_encoders", self.n_encoders, 0)
         self.ensemble = check_int(o, "ensemble", self.ensemble, 1)
         if isinstance(self.encoder, Mapping):
             self.encoder = EncoderConfig.from_dict(self.encoder)
@@ -128,7 +139,15 @@ class HeadConfig(JSONConfig):
         kept = check_preprocessing(o, self.preprocess, self.components, self.input_dim)
         if self.components is not None:
             self.components = kept
-        self.encoder.resolved_resize(self.encoder_input_dim)
+        if self.n_encoders == 0:
+            if self.preprocess == "none":
+                raise ValueError("HeadConfig.n_encoders=0 (no encoders) angle-encodes the projected embedding: set "
+                                 "preprocess='pca' or 'whiten' and components to the QPU qubits")
+            if not self.has_qpu:
+                raise ValueError("HeadConfig.n_encoders=0 with linear_input='encoders_only' leaves no quantum "
+                                 "module at all")
+        else:
+            self.encoder.resolved_resize(self.encoder_input_dim)
         self.qpu.check_qubits(self.qpu_qubits)
 
     @property
@@ -137,13 +156,22 @@ class HeadConfig(JSONConfig):
         return self.input_dim if self.preprocess == "none" else self.components
 
     @property
+    def has_qpu(self) -> bool:
+        """Whether the QPU module is built (not for ``linear_input="encoders_only"``)."""
+        return self.linear_input != "encoders_only"
+
+    @property
     def qpu_qubits(self) -> int:
-        """Q_c: ``E·Q`` for ``concat``, else ``Q``."""
+        """Q_c: ``E·Q`` for ``concat``, else ``Q``; ``components`` without encoders."""
+        if self.n_encoders == 0:
+            return self.components
         q = self.encoder.n_qubits
         return self.n_encoders * q if self.merge == "concat" else q
 
     @property
     def linear_inputs(self) -> int:
+        if not self.has_qpu:
+            return self.qpu_qubits
         return self.qpu.measured + (self.qpu_qubits if self.linear_input == "concat" else 0)
 
     def parameter_counts(self) -> dict[str, int]:
@@ -151,16 +179,16 @@ class HeadConfig(JSONConfig):
         (times :attr:`ensemble`)."""
         k = self.ensemble
         enc = k * self.n_encoders * self.encoder.n_parameters(self.encoder_input_dim)
-        qpu = k * self.qpu.n_parameters(self.qpu_qubits)
+        qpu = k * self.qpu.n_parameters(self.qpu_qubits) if self.has_qpu else 0
         lin = k * (self.linear_inputs + 1) * self.n_classes
         return {"encoders": enc, "qpu": qpu, "linear": lin, "total": enc + qpu + lin}
 
     def describe(self) -> dict[str, Any]:
         """Derived facts for run records: qubit counts, resize applied, parameter counts."""
         return {
-            "encoder_qubits": self.encoder.n_qubits,
+            "encoder_qubits": self.encoder.n_qubits if self.n_encoders else 0,
             "qpu_qubits": self.qpu_qubits,
-            "resize": self.encoder.resolved_resize(self.encoder_input_dim),
+            "resize": self.encoder.resolved_resize(self.encoder_input_dim) if self.n_encoders else "none",
             "encoder_input_dim": self.encoder_input_dim,
             "parameters": self.parameter_counts(),
         }
@@ -173,7 +201,7 @@ class _Member(nn.Module):
         super().__init__()
         self.encoders = nn.ModuleList(AmplitudeEncoder(c.encoder_input_dim, c.encoder, dtype=dtype)
                                       for _ in range(c.n_encoders))
-        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype)
+        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype) if c.has_qpu else None
         self.linear = nn.Linear(c.linear_inputs, c.n_classes, dtype=dtype)
 
 
@@ -200,7 +228,7 @@ class QuantumHead(nn.Module):
         # member 0 keeps the attribute names of the single head (checkpoints of K = 1 unchanged)
         self.encoders = nn.ModuleList(AmplitudeEncoder(c.encoder_input_dim, c.encoder, dtype=dtype)
                                       for _ in range(c.n_encoders))
-        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype)
+        self.qpu = QPUModule(c.qpu_qubits, c.qpu, dtype=dtype) if c.has_qpu else None
         self.linear = nn.Linear(c.linear_inputs, c.n_classes, dtype=dtype)
         self.members = nn.ModuleList(_Member(c, dtype) for _ in range(c.ensemble - 1))
 
@@ -226,6 +254,8 @@ class QuantumHead(nn.Module):
 
     def _merged(self, encoders: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
         zs = [enc(x) for enc in encoders]
+        if not zs:  # no encoders: the projected embedding goes to the QPU module as it is
+            return x
         if len(zs) == 1:
             return zs[0]
         if self.config.merge == "concat":
@@ -235,6 +265,8 @@ class QuantumHead(nn.Module):
 
     def _logits(self, member: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z = self._merged(member.encoders, x)
+        if member.qpu is None:
+            return member.linear(z)
         q = member.qpu(z)
         return member.linear(q if self.config.linear_input == "qpu_only" else torch.cat([z, q], dim=1))
 
@@ -366,7 +398,7 @@ def _candidates(target: int, qpu_qubits: int, max_encoders: int, max_layers: int
             continue
         Q = Qc // E if merge == "concat" else Qc
         for M, C, ecol, lin in itertools.product(range(1, max_layers + 1), range(1, min(Q - 1, max_connectivity) + 1),
-                                                 (None, 0), LINEAR_INPUTS):
+                                                 (None, 0), _SEARCH_LINEAR_INPUTS):
             enc = E * long_range_pqc_num_weights(Q, M, C, ecol)
             n_lin = 1 + (Qc if lin == "concat" else 0)
             rest = target - enc - (n_lin + 1) * n_classes

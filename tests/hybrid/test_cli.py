@@ -171,7 +171,7 @@ def test_every_subcommand_is_an_installed_entry_point():
     from importlib.metadata import entry_points
 
     found = {ep.name: ep for ep in entry_points(group=cli.COMMAND_GROUP)}
-    assert set(found) == {"train", "evaluate", "bench", "energy"}
+    assert set(found) == {"train", "evaluate", "bench", "energy", "study", "report"}
     assert found["train"].load() is cli.TRAIN and found["evaluate"].load() is cli.EVALUATE
     for ep in found.values():
         command = ep.load()

@@ -171,3 +171,32 @@ def test_ensemble_is_the_mean_of_independent_members():
     assert not any(k.startswith("members.") for k in QuantumHead(base).state_dict())   # K = 1 unchanged
     with pytest.raises(ValueError, match="ensemble"):
         HeadConfig(ensemble=0)
+
+
+def test_ablation_heads_without_qpu_or_without_encoders():
+    """``linear_input="encoders_only"``: no QPU module, logits = Linear(z) of the same encoders;
+    ``n_encoders=0``: the QPU module angle-encodes the projection's coordinates directly."""
+    X = np.random.default_rng(4).normal(size=(40, 24))
+    base = HeadConfig(input_dim=24, preprocess="pca", components=7, n_encoders=2,
+                      encoder=EncoderConfig(n_qubits=3, layers=1, connectivity=1, bias=1.0),
+                      qpu=QPUConfig(reuploads=2, connectivity=1, layers=1, standardize=True),
+                      linear_input="concat", dtype="float64")
+    x = torch.as_tensor(X[:5])
+    no_qpu = HeadConfig.from_dict({**base.to_dict(), "linear_input": "encoders_only"})
+    torch.manual_seed(0)
+    head = QuantumHead(no_qpu).prepare(X)
+    assert head.qpu is None and head.n_parameters == no_qpu.parameter_counts()["total"]
+    assert no_qpu.parameter_counts()["qpu"] == 0 and no_qpu.linear_inputs == 3
+    torch.testing.assert_close(head(x), head.linear(head.features(x)))
+    no_enc = HeadConfig.from_dict({**base.to_dict(), "n_encoders": 0, "components": 3})
+    torch.manual_seed(0)
+    head = QuantumHead(no_enc).prepare(X)
+    assert len(head.encoders) == 0 and no_enc.qpu_qubits == 3 and no_enc.describe()["encoder_qubits"] == 0
+    assert head.n_parameters == no_enc.parameter_counts()["total"] == no_enc.qpu.n_parameters(3) + (3 + 1 + 1) * 2
+    z = head.projection(x)
+    torch.testing.assert_close(head(x), head.linear(torch.cat([z, head.qpu(z)], dim=1)))
+    assert HeadConfig.from_dict(no_enc.to_dict()) == no_enc
+    with pytest.raises(ValueError, match="preprocess"):
+        HeadConfig(input_dim=24, n_encoders=0)
+    with pytest.raises(ValueError, match="no quantum module"):
+        HeadConfig.from_dict({**no_enc.to_dict(), "linear_input": "encoders_only"})
