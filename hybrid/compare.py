@@ -29,7 +29,7 @@ import numpy as np
 from hybrid.experiment import HEAD_MODELS, METRICS_FILE, RunConfig, json_safe, prepare_data, train_run
 from hybrid.runfolder import STATUS_FINISHED, read_status
 
-__all__ = ["REFERENCE_MODEL", "compare_over_seeds", "parse_seeds", "summarize"]
+__all__ = ["REFERENCE_MODEL", "baseline_finetune", "compare_over_seeds", "parse_seeds", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def summarize(results: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def _baseline_finetune(ft):
+def baseline_finetune(ft):
     """The body the baselines get beside ``ft``: the same SetFit body (``setfit``, or ``full``
     started from it: the cached stage is shared), else the frozen one (plain ``full``)."""
     if ft is None or ft.mode == "setfit":
@@ -126,7 +126,7 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
     configs = {names[0]: dataclasses.replace(cfg, reference=False)}
     for b in names[1:]:
         configs[b] = dataclasses.replace(cfg, model=b, train=None, reference=False, folds=None,
-                                         finetune=_baseline_finetune(cfg.finetune),
+                                         finetune=baseline_finetune(cfg.finetune),
                                          head_overrides=cfg.head_overrides if b in HEAD_MODELS else None)
     if cfg.finetune is not None and cfg.finetune.mode == "full" and not cfg.finetune.setfit_first:
         logger.warning("baselines beside end-to-end fine-tuning use the frozen body (no SetFit stage)")

@@ -558,7 +558,7 @@ def build_run(base: Mapping[str, Any], settings: Sequence[tuple[str, Any]], arms
 def _baseline_run(quantum_cfg, model: str):
     """A baseline beside ``quantum_cfg``: its data and (SetFit) body; ``mlp-matched`` keeps the head
     overrides, whose parameter count it matches."""
-    from hybrid.compare import _baseline_finetune
+    from hybrid.compare import baseline_finetune
     from hybrid.experiment import HEAD_MODELS
 
     train = None
@@ -568,7 +568,7 @@ def _baseline_run(quantum_cfg, model: str):
         train = TrainConfig.from_dict({**_train_default(model), "progress": False})
     return dataclasses.replace(
         quantum_cfg, model=model, train=train, reference=False, folds=None,
-        finetune=_baseline_finetune(quantum_cfg.finetune),
+        finetune=baseline_finetune(quantum_cfg.finetune),
         head_overrides=quantum_cfg.head_overrides if model in HEAD_MODELS else None,
         preset=quantum_cfg.preset if model in HEAD_MODELS else "default",
         head=quantum_cfg.head if model in HEAD_MODELS else None)

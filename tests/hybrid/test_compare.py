@@ -103,12 +103,12 @@ def test_selection_on_validation_loss_is_the_default():
 
 
 def test_baselines_beside_fine_tuning_get_the_body_the_quantum_head_starts_from():
-    from hybrid.compare import _baseline_finetune
+    from hybrid.compare import baseline_finetune
     from hybrid.finetune import FinetuneConfig
 
     setfit = FinetuneConfig(mode="setfit", progress=False)
-    assert _baseline_finetune(None) is None
-    assert _baseline_finetune(setfit) is setfit
-    assert _baseline_finetune(FinetuneConfig(mode="full", progress=False)) is None       # frozen base body
+    assert baseline_finetune(None) is None
+    assert baseline_finetune(setfit) is setfit
+    assert baseline_finetune(FinetuneConfig(mode="full", progress=False)) is None       # frozen base body
     full = FinetuneConfig(mode="full", lr=5e-6, epochs=3, setfit_first=True, progress=False)
-    assert _baseline_finetune(full) == setfit                                              # the same SetFit body
+    assert baseline_finetune(full) == setfit                                              # the same SetFit body
