@@ -156,11 +156,17 @@ def test_usage_errors(tmp_path, capsys, data_args):
 def test_threads_option(monkeypatch):
     import torch
 
-    before = torch.get_num_threads()
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
-    seen: list[int] = []
+    import qsim
+
+    # both recorded, neither applied: Numba's OpenMP layer shares torch's OpenMP pool, so a real
+    # qsim.set_num_threads(1) would change torch.get_num_threads() for the tests that follow
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(("torch", n)))
+    monkeypatch.setattr(qsim, "set_num_threads", lambda n: seen.append(("qsim", n)))
     cli._set_threads(1)
-    assert seen == [1] and torch.get_num_threads() == before
+    assert sorted(seen) == [("qsim", 1), ("torch", 1)]
+    with pytest.raises(ValueError, match=">= 1"):
+        cli._set_threads(0)
 
 
 # --------------------------------------------------------------------------------------------
