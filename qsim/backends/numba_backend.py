@@ -1,43 +1,69 @@
 """The Numba CPU backend: binds a :class:`~qsim.program.Program` and runs its kernels.
 
 Forward: ``θ = program.angles(w, x)`` → :func:`qsim.program.bind.matrices` (pass matrices; per
-sample only for passes that read inputs) → the sample-major or pass-major driver, in place.
+sample only for passes that read inputs) → the sample-major driver (small registers) or the
+cache-blocked plan (:func:`qsim.program.plan.plan`, blocks of ``2**k`` amplitudes sized by
+:func:`local_qubits`), in place.
 Adjoint: one forward pass, ``λ = Σ_j c_{bj} O_j ψ``, then one backward sweep that undoes each
 pass on ψ and λ and accumulates ``2 Re⟨λ|dF|ψ⟩`` per factor in the same sweep (two states in
-memory whatever the depth).  Derivation: ``qsim/grad/adjoint.md``.
+memory whatever the depth): sample-major for small registers, else on the reversed plan, where a
+pass is undone with one ``U†`` per state and its factors' gradients follow from the pass's
+``d × d`` correlation ``Σ ψ ⊗ conj(λ)``.  Derivation: ``qsim/grad/adjoint.md``.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numba
 import numpy as np
 
 from ..errors import InputError
+from ..hostinfo import cache_size
 from ..observables import Observable, parity_signs, pauli_table
 from ..precision import PRECISIONS
 from ..program.bind import factor_grads_to_params, initial_states, matrices, pass_matrices
 from ..program.lower import DEFAULT_FUSION, MAX_INSERTED_BITS, MAX_PASS_TARGETS, Program
+from ..program.plan import plan
 from ..validate import check_memory
 from . import batch_major as BM
 from . import numba_kernels as K
 
 __all__ = ["forward", "expvals", "adjoint", "apply_matrix", "factor_grads_to_params", "initial_states",
-           "NumbaBackend", "BACKEND", "SAMPLE_MAJOR_MAX_QUBITS", "DIAG_GEMM_MAX_ENTRIES"]
+           "local_qubits", "NumbaBackend", "BACKEND", "SAMPLE_MAJOR_MAX_QUBITS", "DIAG_GEMM_MAX_ENTRIES",
+           "BLOCK_CACHE_FRACTION", "MIN_BLOCKS_PER_THREAD"]
 
 #: Largest register run sample-major (whole program per sample, state in L2: 2**14 · 16 B =
 #: 256 KiB), even a single sample: the pass-major driver's one parallel region per pass cost
 #: 1-4 ms each on a loaded 2-core machine at n = 8-12 (W3: 300 ms vs 1 ms for the same forward
 #: pass).  Above it, pass-major sweeps parallelise inside each state.  W2 (n=8, B=256):
-#: sample-major 4-5x faster than pass-major; n=16, B=8: pass-major faster.
+#: sample-major 4-5x faster than pass-major; n=16, B=8: pass-major faster.  (Measured against
+#: the one-sweep-per-pass driver the cache-blocked plan replaced; not re-tuned since.)
 SAMPLE_MAJOR_MAX_QUBITS = 14
+#: Fraction of a core's L2 share (:func:`qsim.hostinfo.cache_size`) one block of a cache-blocked
+#: plan fills: the block's planes stay in L2 while every pass of a block run streams through
+#: them, with room left for the block being copied in and out.  Sapphire Rapids dev machine
+#: (2 MiB L2 per core, load 3-3.5), ``/tmp`` timing of ``bench.workloads.w1_circuit(n, 4)`` with
+#: the block size forced, k = 14/15/16/17: n = 22 complex64 815/782/769/797 ms, complex128
+#: 961/922/1036/1066 ms; n = 24 complex64 3.58/3.33/3.07/3.12 s, complex128 4.15/4.15/3.93/4.30 s.
+#: One half gives k = 16 (complex128) and 17 (complex64), within 5 % of the best at every point.
+BLOCK_CACHE_FRACTION = 0.5
+#: Blocks per thread at least (the plan's blocks are the unit of parallel work): fewer local bits
+#: rather than idle threads when ``B · 2**(n-k)`` would be small (n = 15-17, one state).  Chosen
+#: for load balance, not measured: this machine gave one effective core during the work.
+MIN_BLOCKS_PER_THREAD = 4
+#: When set, :func:`local_qubits` returns it: tests force small blocks so every path of the plan
+#: (block runs, swaps, lone sweeps, global controls) runs on small registers.
+FORCE_LOCAL_QUBITS: int | None = None
 #: Smallest batch run batch-major (batch innermost, vectorised over samples) for registers up to
 #: :data:`SAMPLE_MAJOR_MAX_QUBITS`.  Below it the inner loop is too short to pay the transposes.
 BATCH_MAJOR_MIN_BATCH = 16
 #: Diagonal observables are evaluated as ``|ψ|² · S`` with a cached ±1 sign matrix ``S (N, T)``
 #: (in Numba: BLAS's own spinning threads stalled 8 ms per call on a shared machine) while
-#: ``N · T`` stays below this; above it the general Pauli kernel is used.
+#: ``N · T`` stays below this; above it the signs are computed as bit parities on the fly
+#: (:func:`~qsim.backends.numba_kernels.parity_sums`: W3 n = 22, 22 ⟨Z_q⟩, one thread: 173 ms in
+#: the general Pauli kernel).
 DIAG_GEMM_MAX_ENTRIES = 1 << 20
 #: Below this many amplitude updates (``B · 2**n · passes``) a call runs on one thread: entering a
 #: parallel region costs 5-50 µs on an idle machine and up to ~8 ms when another process holds a
@@ -94,12 +120,29 @@ def _sample_major(n_qubits: int, B: int) -> bool:
     return n_qubits <= SAMPLE_MAJOR_MAX_QUBITS
 
 
+def local_qubits(n_qubits: int, B: int, itemsize: int) -> int:
+    """Block size ``k`` (blocks of ``2**k`` amplitudes) of the cache-blocked plan.
+
+    ``k = ⌊log2(f · L2 / itemsize)⌋`` with ``f =`` :data:`BLOCK_CACHE_FRACTION` and ``L2`` the
+    detected per-core L2 share, lowered until the ``B · 2**(n-k)`` blocks give every thread
+    :data:`MIN_BLOCKS_PER_THREAD` of them (:data:`FORCE_LOCAL_QUBITS` overrides).
+    """
+    if FORCE_LOCAL_QUBITS is not None:
+        return FORCE_LOCAL_QUBITS
+    k = int(math.log2(BLOCK_CACHE_FRACTION * cache_size(2) / itemsize))
+    spare = max(0, math.ceil(math.log2(MIN_BLOCKS_PER_THREAD * numba.get_num_threads() / B)))
+    return max(1, min(k, n_qubits - spare))
+
+
 def _run(program: Program, st: np.ndarray, mats: np.ndarray) -> None:
     if not program.n_passes:
         return
-    driver = K.run_sample_major if _sample_major(program.n_qubits, st.shape[0]) else K.run_pass_major
-    driver(st, mats, program.per_sample_pass, program.kind, program.width, program.bits, program.ctrl_mask,
-           program.ins_bits, program.n_ins, program.m_off)
+    if _sample_major(program.n_qubits, st.shape[0]):
+        K.run_sample_major(st, mats, program.per_sample_pass, program.kind, program.width, program.bits,
+                           program.ctrl_mask, program.ins_bits, program.n_ins, program.m_off)
+        return
+    pl = plan(program, local_qubits(program.n_qubits, st.shape[0], st.itemsize))
+    K.run_plan(st, mats, program.per_sample_pass, program.kind, program.width, program.m_off, pl, np.iscomplexobj(st))
 
 
 def _batch_major(program: Program, B: int) -> bool:
@@ -206,6 +249,9 @@ def expvals(states: np.ndarray, observables: tuple[Observable, ...], n_qubits: i
     if _diag_ok(flip, n_qubits):
         with _threads_for(states.size * len(flip)):
             per_term = K.signed_sums(states, _sign_matrix(n_qubits, tuple(sign.tolist()))) * np.real(phase)
+    elif not np.any(flip):
+        with _threads_for(states.size * len(flip)):
+            per_term = K.parity_sums(states, sign) * np.real(phase)
     else:
         with _threads_for(states.size * len(flip)):
             per_term = K.pauli_expvals(states, flip, sign, phase)
@@ -218,10 +264,13 @@ def _lambda(psi: np.ndarray, observables, cot: np.ndarray, n_qubits: int) -> np.
     """``λ_b = Σ_j c_{bj} O_j ψ_b``."""
     idx, flip, sign, phase = _tables(observables, n_qubits, psi.dtype)
     lam = np.empty_like(psi)
-    if _diag_ok(flip, n_qubits):
+    if not np.any(flip):
         wt = np.ascontiguousarray(cot[:, idx] * np.real(phase))          # (B, T)
         with _threads_for(psi.size * len(flip)):
-            K.signed_scale(psi, wt, _sign_matrix(n_qubits, tuple(sign.tolist())), lam)
+            if _diag_ok(flip, n_qubits):
+                K.signed_scale(psi, wt, _sign_matrix(n_qubits, tuple(sign.tolist())), lam)
+            else:
+                K.parity_scale(psi, wt, sign, lam)
         return lam
     K.apply_observable_sum(psi, lam, flip, sign, phase, idx, cot)
     return lam
@@ -249,14 +298,66 @@ def _adjoint(program: Program, observables, cot, weights, inputs, state, B: int,
     values = expvals(psi, observables, n)
     lam = _lambda(psi, observables, cot, n)
     gtheta = np.zeros((B, bp.n_factors))
-    if bp.n_passes:
+    if bp.n_passes and _sample_major(n, B):
         _, fm, dfm = matrices(bp, bp.angles(weights, inputs), dtype, True)
-        driver = K.backward_sample_major if _sample_major(n, B) else K.backward_pass_major
-        driver(psi, lam, fm, dfm, bp.per_sample_pass, bp.kind, bp.f_start, bp.f_off, bp.bits, bp.width, bp.ctrl_mask,
-               bp.ins_bits, bp.n_ins, bp.src != 0, gtheta)
+        K.backward_sample_major(psi, lam, fm, dfm, bp.per_sample_pass, bp.kind, bp.f_start, bp.f_off, bp.bits,
+                                bp.width, bp.ctrl_mask, bp.ins_bits, bp.n_ins, bp.src != 0, gtheta)
+    elif bp.n_passes:
+        _backward_planned(bp, psi, lam, bp.angles(weights, inputs), gtheta)
     gw, gx = factor_grads_to_params(bp, gtheta, B)
     gs = 2 * lam if state is not None else None
     return values, gw, gx, gs
+
+
+def _cast(a: np.ndarray, dtype) -> np.ndarray:
+    """Complex128 matrices in the state's dtype (their real part on the real fast path)."""
+    return a.real.astype(dtype) if np.dtype(dtype).kind == "f" else a.astype(dtype, copy=False)
+
+
+def _backward_planned(bp: Program, psi: np.ndarray, lam: np.ndarray, theta: np.ndarray, gtheta: np.ndarray) -> None:
+    """Backward sweep on the cache-blocked plan of ``bp``; adds the factor gradients into ``gtheta``.
+
+    Block runs undo each pass with one product ``U†`` per state and return the pass's correlation
+    ``C = Σ_groups ψ ⊗ conj(λ)``; :func:`_pass_gradients` turns it into every factor's gradient.
+    """
+    B, n = psi.shape[0], bp.n_qubits
+    mats, fm, dfm = pass_matrices(bp, theta, True)
+    mh = np.empty_like(mats)
+    for p in range(bp.n_passes):
+        d, o = int(bp.dim[p]), int(bp.m_off[p])
+        block = mats[:, o:o + d * d].reshape(-1, d, d)
+        mh[:, o:o + d * d] = np.conj(block.transpose(0, 2, 1)).reshape(-1, d * d)
+    want = bp.src != 0
+    grad_pass = np.array([want[bp.f_start[p]:bp.f_start[p + 1]].any() for p in range(bp.n_passes)], dtype=np.bool_)
+    pl = plan(bp, local_qubits(n, B, psi.itemsize))
+    corr = np.zeros((B, bp.m_size), dtype=np.complex128)
+    K.backward_plan(psi, lam, _cast(mh, psi.dtype), _cast(fm, psi.dtype), _cast(dfm, psi.dtype), bp.per_sample_pass,
+                    bp.kind, bp.f_start, bp.f_off, bp.width, bp.m_off, grad_pass, want, pl, np.iscomplexobj(psi),
+                    gtheta, corr)
+    _pass_gradients(bp, fm, dfm, corr, grad_pass, gtheta)
+
+
+def _pass_gradients(bp: Program, fm: np.ndarray, dfm: np.ndarray, corr: np.ndarray, grad_pass: np.ndarray,
+                    gtheta: np.ndarray) -> None:
+    """``g_f += 2 Re tr(A_f C)`` with ``A_f = F_m ··· F_{f+1} dF_f F_{f-1} ··· F_1`` for every factor
+    of every pass with a trainable factor (``C = corr[:, pass]`` as a ``d × d`` matrix; zero for
+    passes the plan swept alone, whose gradients are already in ``gtheta``)."""
+    B = corr.shape[0]
+    for p in np.flatnonzero(grad_pass):
+        d, f0, f1 = int(bp.dim[p]), int(bp.f_start[p]), int(bp.f_start[p + 1])
+        rows = slice(None) if bp.per_sample_pass[p] else slice(0, 1)
+        F = [fm[rows, bp.f_off[f]:bp.f_off[f] + d * d].reshape(-1, d, d) for f in range(f0, f1)]
+        dF = [dfm[rows, bp.f_off[f]:bp.f_off[f] + d * d].reshape(-1, d, d) for f in range(f0, f1)]
+        C = corr[:, bp.m_off[p]:bp.m_off[p] + d * d].reshape(B, d, d)
+        prefix = [np.broadcast_to(np.eye(d, dtype=np.complex128), F[0].shape)]
+        for Fj in F[:-1]:
+            prefix.append(Fj @ prefix[-1])                       # F_j ··· F_1
+        suffix = np.broadcast_to(np.eye(d, dtype=np.complex128), F[0].shape)
+        for j in range(f1 - f0 - 1, -1, -1):                     # suffix = F_m ··· F_{j+1}
+            if bp.src[f0 + j] != 0:
+                A = suffix @ dF[j] @ prefix[j]
+                gtheta[:, f0 + j] += 2.0 * np.einsum("bki,bik->b", np.broadcast_to(A, (B, d, d)), C).real
+            suffix = suffix @ F[j]
 
 
 def apply_matrix(states: np.ndarray, matrix: np.ndarray, wires, n_qubits: int) -> np.ndarray:

@@ -13,8 +13,10 @@ same iterators:
 
 * *sample-major* (:func:`run_sample_major`): ``prange`` over samples, each thread runs the whole
   program on its sample while the state sits in L1/L2 (a batch of small states);
-* *pass-major* (:func:`run_pass_major`): for each pass, ``prange`` over chunks of at most
-  :data:`CHUNK_GROUPS` groups of one state (a few large states).
+* *planned* (:func:`run_plan`): the steps of a cache-blocked :class:`~qsim.program.plan.Plan`
+  (a few large states): block runs (``prange`` over blocks of ``2**k`` amplitudes, every pass of
+  the run applied to a block while it is in cache), bit swaps, and lone passes swept over the
+  state in chunks of at most :data:`CHUNK_GROUPS` groups.
 
 Kernels never see more than bit positions, so a sharded state can run them on the index bits
 of its local slice.  Matrices come from :mod:`qsim.program.bind`; passes flagged per-sample read row ``b``
@@ -37,7 +39,9 @@ from numba import njit, prange  # noqa: E402
 from ..program.lower import (  # noqa: E402
     KIND_CTRL, KIND_CTRL_DIAG, KIND_CTRL_X, KIND_DENSE1, KIND_DENSE2, KIND_DIAG1, KIND_DIAG2, MAX_PASS_DIM,
 )
+from ..program.plan import STEP_BLOCK, STEP_SWEEP  # noqa: E402
 from .bitops import group_offsets as _group_offsets  # noqa: E402
+from .block_kernels import block_back, block_run  # noqa: E402
 from .bitops import insert_bit as _ins  # noqa: E402
 from .bitops import insert_bits as _insert_all  # noqa: E402
 from .bitops import parity as _parity  # noqa: E402
@@ -45,6 +49,10 @@ from .bitops import parity as _parity  # noqa: E402
 #: Groups per parallel chunk in the pass-major driver.  2**11 keeps per-chunk overhead small
 #: while leaving >= 64 chunks per thread at n = 20 (``qhybrid bench -w W1``).
 CHUNK_GROUPS = 1 << 11
+
+#: Parallel tasks a swap step is cut into at least (tiles, split into pair ranges when there are
+#: fewer tiles): a few per thread of a many-core machine.
+SWAP_MIN_TASKS = 64
 
 _opts = dict(cache=True, nogil=True, fastmath=True)
 #: Scratch sizes of the k-target paths: one group's amplitudes, and one pass matrix.
@@ -233,11 +241,85 @@ def _pass_parallel(st, m, per_p, kind_p, width_p, bits_p, cmask_p, ins_p, nins_p
         _apply_rng(st[b], mrow, kind_p, width_p, bits_p, cmask_p, ins_p, nins_p, off_p, k0, k0 + gs)
 
 
-@njit(**_opts)
-def run_pass_major(st, m, per, kind, width, bits, ctrl_mask, ins, nins, m_off):
-    """One parallel sweep per pass (chunks of one state), passes in order."""
-    for p in range(kind.shape[0]):
-        _pass_parallel(st, m, per[p], kind[p], width[p], bits[p], ctrl_mask[p], ins[p], nins[p], m_off[p])
+# ------------------------------------------------------------------------ planned
+@njit(parallel=True, **_opts)
+def _swap_bits(st, lbits, gbits):
+    """Exchange bit ``lbits[j]`` with bit ``gbits[j]`` of every index (``j < m``), in place.
+
+    With ``x`` the value of the bits ``lbits`` and ``y`` that of ``gbits`` (bit ``j`` of ``x`` at
+    ``lbits[j]``), the amplitudes at ``(x, y)`` and ``(y, x)`` trade places for ``x < y``, the
+    other bits equal.  Below the lowest swapped bit ``l`` the amplitudes move in contiguous runs
+    of ``2**l``.  A parallel task is one *tile*: every pair ``x < y`` for one value of the other
+    bits above ``l`` (``2**(2m+l)`` amplitudes, transposed while in cache; split further only when
+    there are fewer tiles than :data:`SWAP_MIN_TASKS`).
+    """
+    B, N = st.shape
+    m = lbits.shape[0]
+    M = 1 << m
+    allb = np.sort(np.concatenate((lbits, gbits)))
+    lo = allb[0]
+    run = 1 << lo
+    npairs = M * (M - 1) // 2
+    d1 = np.empty(npairs, dtype=np.int64)          # offset of (x, y) and of (y, x), x < y
+    d2 = np.empty(npairs, dtype=np.int64)
+    t = 0
+    for y in range(1, M):
+        for x in range(y):
+            a = 0
+            b = 0
+            for j in range(m):
+                a |= (((x >> j) & 1) << lbits[j]) | (((y >> j) & 1) << gbits[j])
+                b |= (((y >> j) & 1) << lbits[j]) | (((x >> j) & 1) << gbits[j])
+            d1[t] = a
+            d2[t] = b
+            t += 1
+    nouter = N >> (2 * m + lo)
+    tiles = B * nouter
+    split = max(1, min(npairs, (SWAP_MIN_TASKS + tiles - 1) // tiles))
+    per = (npairs + split - 1) // split
+    for c in prange(tiles * split):
+        g = c // split
+        q0 = (c - g * split) * per
+        q1 = min(npairs, q0 + per)
+        b = g // nouter
+        base = _insert_all((g - b * nouter) << lo, allb, 2 * m)
+        row = st[b]
+        if run == 1:
+            for q in range(q0, q1):
+                i1 = base + d1[q]
+                i2 = base + d2[q]
+                v = row[i1]
+                row[i1] = row[i2]
+                row[i2] = v
+        else:
+            for q in range(q0, q1):
+                i1 = base + d1[q]
+                i2 = base + d2[q]
+                for i in range(run):
+                    v = row[i1 + i]
+                    row[i1 + i] = row[i2 + i]
+                    row[i2 + i] = v
+
+
+def run_plan(st, m, per, kind, width, m_off, pl, has_im) -> None:
+    """The steps of a :class:`~qsim.program.plan.Plan` ``pl`` in order (one sweep over the states each).
+
+    A Python loop over the few steps: the same kernels run 2.6x slower when an ``@njit`` driver
+    calls them (W1 n = 22 complex64, one thread: 664 ms against 261 ms for the block runs).
+    Block runs are :func:`qsim.backends.block_kernels.block_run` on the float view of ``st``.
+    """
+    sf = st.view(st.real.dtype)
+    for s in range(pl.n_steps):
+        lo, hi = int(pl.step_lo[s]), int(pl.step_hi[s])
+        if pl.step_kind[s] == STEP_BLOCK:
+            block_run(sf, m, per, kind, width, m_off, pl.slot_pass, pl.bits, pl.ctrl_mask, pl.global_mask, pl.ins,
+                      pl.n_ins, lo, hi, pl.local_qubits, has_im)
+        elif pl.step_kind[s] == STEP_SWEEP:
+            p = pl.slot_pass[lo]
+            _pass_parallel(st, m, per[p], kind[p], width[p], pl.bits[lo], pl.ctrl_mask[lo], pl.ins[lo], pl.n_ins[lo],
+                           m_off[p])
+        else:
+            _swap_bits(st, pl.swap_local[lo:hi], pl.swap_global[lo:hi])
 
 
 # ------------------------------------------------------------------------ backward
@@ -378,13 +460,32 @@ def _backward_pass_parallel(psi, lam, fm, dfm, per_p, f0, f1, f_off, bits_p, wid
             out[c // cps, f0 + j] += part[c, j]
 
 
-@njit(**_opts)
-def backward_pass_major(psi, lam, fm, dfm, per, kind, f_start, f_off, bits, width, ctrl_mask, ins, nins, want,
-                        gtheta):
-    """Backward sweep, one parallel sweep per pass (large states); adds into ``gtheta (B, F)``."""
-    for p in range(width.shape[0] - 1, -1, -1):
-        _backward_pass_parallel(psi, lam, fm, dfm, per[p], f_start[p], f_start[p + 1], f_off, bits[p], width[p],
-                                ctrl_mask[p], ins[p], nins[p], want, gtheta, kind[p] == KIND_CTRL_X)
+def backward_plan(psi, lam, mh, fm, dfm, per, kind, f_start, f_off, width, m_off, grad_pass, want, pl, has_im,
+                  gtheta, corr) -> None:
+    """The steps of a :class:`~qsim.program.plan.Plan` ``pl`` undone in reverse order on ``ψ`` and ``λ``.
+
+    Block runs (:func:`qsim.backends.block_kernels.block_back`, pass matrices ``mh = U†``) add the
+    per-pass correlations ``C`` into ``corr (B, m_size)``; lone sweeps undo their pass factor by
+    factor and add the gradients into ``gtheta (B, F)``; swaps are their own inverse and move
+    both states.  A Python loop over the steps, as in :func:`run_plan`.
+    """
+    B, N = psi.shape
+    k = pl.local_qubits
+    pf, lf = psi.view(psi.real.dtype), lam.view(lam.real.dtype)
+    part = np.zeros((B * (N >> k), corr.shape[1]), dtype=np.complex128)
+    for s in range(pl.n_steps - 1, -1, -1):
+        lo, hi = int(pl.step_lo[s]), int(pl.step_hi[s])
+        if pl.step_kind[s] == STEP_BLOCK:
+            block_back(pf, lf, mh, per, kind, width, m_off, grad_pass, pl.slot_pass, pl.bits, pl.ctrl_mask,
+                       pl.global_mask, pl.ins, pl.n_ins, lo, hi, k, has_im, part)
+        elif pl.step_kind[s] == STEP_SWEEP:
+            p = pl.slot_pass[lo]
+            _backward_pass_parallel(psi, lam, fm, dfm, per[p], f_start[p], f_start[p + 1], f_off, pl.bits[lo], width[p],
+                                    pl.ctrl_mask[lo], pl.ins[lo], pl.n_ins[lo], want, gtheta, kind[p] == KIND_CTRL_X)
+        else:
+            _swap_bits(psi, pl.swap_local[lo:hi], pl.swap_global[lo:hi])
+            _swap_bits(lam, pl.swap_local[lo:hi], pl.swap_global[lo:hi])
+    corr += part.reshape(B, N >> k, -1).sum(axis=1)
 
 
 # ------------------------------------------------------------------------- observables
@@ -485,6 +586,58 @@ def signed_sums(st, S):
             for t in range(T):
                 out[b, t] += p * S[i, t]
     return out
+
+
+@njit(parallel=True, **_opts)
+def parity_sums(st, sign):
+    """``out[b, t] = Σ_i |ψ_b[i]|² (-1)^{|i ∧ s_t|}`` (diagonal terms of any register, signs on the fly).
+
+    Per chunk of :data:`CHUNK_GROUPS` amplitudes: ``|ψ|²`` once into a buffer, then one
+    vectorisable sum per term.
+    """
+    B, N = st.shape
+    T = sign.shape[0]
+    cps = max(1, N // CHUNK_GROUPS)
+    gs = N // cps
+    part = np.zeros((B * cps, T))
+    for c in prange(B * cps):
+        b = c // cps
+        k0 = (c - b * cps) * gs
+        p = np.empty(gs)
+        for i in range(gs):
+            v = st[b, k0 + i]
+            p[i] = (v * np.conj(v)).real
+        for t in range(T):
+            s = sign[t]
+            acc = 0.0
+            for i in range(gs):
+                acc += p[i] * (1 - 2 * _parity((k0 + i) & s))
+            part[c, t] = acc
+    out = np.zeros((B, T))
+    for c in range(B * cps):
+        for t in range(T):
+            out[c // cps, t] += part[c, t]
+    return out
+
+
+@njit(parallel=True, **_opts)
+def parity_scale(st, wt, sign, out):
+    """``out[b, i] = ψ_b[i] · Σ_t wt[b, t] (-1)^{|i ∧ s_t|}`` (λ = O ψ for diagonal terms, any register)."""
+    B, N = st.shape
+    T = sign.shape[0]
+    cps = max(1, N // CHUNK_GROUPS)
+    gs = N // cps
+    for c in prange(B * cps):
+        b = c // cps
+        k0 = (c - b * cps) * gs
+        w = np.zeros(gs)
+        for t in range(T):
+            s = sign[t]
+            x = wt[b, t]
+            for i in range(gs):
+                w[i] += x * (1 - 2 * _parity((k0 + i) & s))
+        for i in range(gs):
+            out[b, k0 + i] = st[b, k0 + i] * w[i]
 
 
 @njit(parallel=True, **_opts)
