@@ -134,6 +134,7 @@ class QHybrid(Adapter):
     # ------------------------------------------------------------------ points
     def prepare(self, problem: Problem, dtype: str, threads: int) -> Prepared:
         from qsim import expval, final_state
+        from qsim.backends import get_backend
         from qsim.grad import vjp
         from qsim.program import lower
 
@@ -153,8 +154,10 @@ class QHybrid(Adapter):
             return Prepared(run4, lambda ev: {"expval": np.asarray(ev)}, f"{self.backend} density matrix")
         kw = dict(backend=self.backend, precision=precision_name(dtype), real=_real(dtype))
         sync = self._sync()
-        n_passes = len(c.ops) if self.backend == "numpy" else lower(c).n_passes
-        sweeps = None if self.backend == "numpy" else lower(c).state_sweeps
+        program = lower(c)
+        n_passes = len(c.ops) if self.backend == "numpy" else program.n_passes
+        # the sweeps over memory the engine makes (the cache-blocked plan's steps on large registers)
+        sweeps = get_backend(self.backend).memory_sweeps(program, 1 if x is None else len(x), np.dtype(dtype))
         obs = _sum_z(n)
 
         if problem.workload == "W1":

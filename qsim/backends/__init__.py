@@ -69,6 +69,8 @@ class Backend(Protocol):
 
     def to_numpy(self, a) -> np.ndarray: ...
 
+    def memory_sweeps(self, program, batch: int, dtype) -> float | None: ...
+
 
 #: Registry: backend name -> module of this package defining ``BACKEND``.
 _MODULES = {

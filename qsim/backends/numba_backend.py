@@ -145,6 +145,16 @@ def _run(program: Program, st: np.ndarray, mats: np.ndarray) -> None:
     K.run_plan(st, mats, program.per_sample_pass, program.kind, program.width, program.m_off, pl, np.iscomplexobj(st))
 
 
+def memory_sweeps(program: Program, B: int, dtype) -> float:
+    """Sweeps over the state memory of one forward call of ``B`` states: the plan's steps (block
+    runs, swaps, lone passes) on the cache-blocked path, else the program's passes weighted by the
+    fraction of the state each touches (:attr:`Program.state_sweeps`).  Memory traffic is about
+    ``2 · itemsize · B · 2**n`` times this (the bench's effective bandwidth and roofline)."""
+    if not program.n_passes or _sample_major(program.n_qubits, B):
+        return program.state_sweeps
+    return float(plan(program, local_qubits(program.n_qubits, B, np.dtype(dtype).itemsize)).n_steps)
+
+
 def _batch_major(program: Program, B: int) -> bool:
     return program.n_qubits <= SAMPLE_MAJOR_MAX_QUBITS and B >= BATCH_MAJOR_MIN_BATCH and BM.supported(program)
 
@@ -395,6 +405,9 @@ class NumbaBackend:
 
     def forward(self, circuit, program: Program, weights, inputs, state, batch: int, dtype) -> np.ndarray:
         return forward(program, weights, inputs, state, batch, dtype)
+
+    def memory_sweeps(self, program: Program, batch: int, dtype) -> float:
+        return memory_sweeps(program, batch, dtype)
 
     def expvals(self, states: np.ndarray, observables, n_qubits: int) -> np.ndarray:
         return expvals(states, observables, n_qubits)

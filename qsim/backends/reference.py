@@ -144,6 +144,10 @@ class ReferenceBackend:
     def to_numpy(self, a: np.ndarray) -> np.ndarray:
         return a
 
+    def memory_sweeps(self, program, batch: int, dtype) -> None:
+        """``None``: the oracle applies the circuit's gates one by one, not a lowered program."""
+        return None
+
 
 #: The registered instance (:func:`qsim.backends.get_backend`).
 BACKEND = ReferenceBackend()

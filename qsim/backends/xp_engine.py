@@ -176,3 +176,7 @@ class XPBackend:
 
     def to_numpy(self, a) -> np.ndarray:
         return to_numpy(self.xp, a)
+
+    def memory_sweeps(self, program: Program, batch: int, dtype) -> float:
+        """One sweep per pass, weighted by the fraction of the state it touches."""
+        return program.state_sweeps

@@ -149,3 +149,18 @@ def test_diagonal_observables_past_the_sign_matrix(monkeypatch):
     np.testing.assert_allclose(got.values, ref.values, atol=1e-10)
     np.testing.assert_allclose(got.weights, ref.weights, atol=1e-10)
     np.testing.assert_allclose(got.state, ref.state, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_memory_sweeps_are_the_plan_steps_on_the_blocked_path_and_passes_below(dtype):
+    from qsim.backends import get_backend
+
+    numba = get_backend("numba")
+    rng = np.random.default_rng(7)
+    big = lower(random_circuit(rng, NB.SAMPLE_MAJOR_MAX_QUBITS + 2, 200, inputs=False))
+    k = NB.local_qubits(big.n_qubits, 1, np.dtype(dtype).itemsize)
+    steps = numba.memory_sweeps(big, 1, dtype)
+    assert steps == plan(big, k).n_steps and steps < big.state_sweeps       # fewer sweeps than passes
+    small = lower(random_circuit(rng, 6, 40, inputs=False))
+    assert numba.memory_sweeps(small, 4, dtype) == small.state_sweeps
+    assert get_backend("numpy").memory_sweeps(big, 1, dtype) is None
