@@ -159,10 +159,22 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, figs: dict[str, tuple[Path, str]], name: str, folder: Path, caption: str) -> None:
+    """Write ``fig`` atomically as ``folder/<name>.png``, record it in ``figs`` and close it."""
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write(path, buf.getvalue())
+    figs[name] = (folder / f"{name}.png", caption)
+    atomic_write(figs[name][0], buf.getvalue())
+    plt.close(fig)
+
+
+def _accuracy_axes(ax) -> None:
+    """The y label, grid and legend every accuracy-against-x figure shares."""
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 def _figures(a: dict[str, Any], folder: Path) -> dict[str, tuple[Path, str]]:
@@ -187,9 +199,7 @@ def _figures(a: dict[str, Any], folder: Path) -> dict[str, tuple[Path, str]]:
         axes[0][0].set_ylabel("test accuracy (%)")
         fig.suptitle("Main effects (bars: 95% CI of the level's difference from the mean, paired over seeds)",
                      fontsize=9, y=1.04)
-        figs["main_effects"] = (folder / "main_effects.png", "Main effect of each factor on test accuracy")
-        _save(fig, figs["main_effects"][0])
-        plt.close(fig)
+        _save(fig, figs, "main_effects", folder, "Main effect of each factor on test accuracy")
     points = [pt for pt in a["points"] if pt["kind"] != "baseline" and pt["kind"] != "matched"]
     baselines = [pt for pt in a["points"] if pt["kind"] in ("baseline", "matched")]
     axes_spec = (("qubits", "qubits (widest circuit)", False), ("parameters", "trainable parameters", True))
@@ -213,13 +223,8 @@ def _figures(a: dict[str, Any], folder: Path) -> dict[str, tuple[Path, str]]:
         if log:
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        figs[f"accuracy_vs_{key}"] = (folder / f"accuracy_vs_{key}.png",
-                                      f"Test accuracy against {xlabel} (mean over seeds, 95% CI)")
-        _save(fig, figs[f"accuracy_vs_{key}"][0])
-        plt.close(fig)
+        _accuracy_axes(ax)
+        _save(fig, figs, f"accuracy_vs_{key}", folder, f"Test accuracy against {xlabel} (mean over seeds, 95% CI)")
     arms = a["robustness"]["arms"]
     shots = sorted((arm for arm in arms if arm["shots"] is not None), key=lambda arm: arm["shots"])
     noise = [arm for arm in arms if arm["shots"] is None]
@@ -239,13 +244,9 @@ def _figures(a: dict[str, Any], folder: Path) -> dict[str, tuple[Path, str]]:
         else:
             ax.set_xticks(x, [arm["label"].removeprefix("noise ") for arm in sel], rotation=15, fontsize=7)
             ax.set_xlabel("noise model (in the config's order)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        figs[f"accuracy_vs_{key}"] = (folder / f"accuracy_vs_{key}.png",
-                                      f"Test accuracy of the chosen head against {key} (mean over seeds, 95% CI)")
-        _save(fig, figs[f"accuracy_vs_{key}"][0])
-        plt.close(fig)
+        _accuracy_axes(ax)
+        _save(fig, figs, f"accuracy_vs_{key}", folder,
+              f"Test accuracy of the chosen head against {key} (mean over seeds, 95% CI)")
     return figs
 
 
