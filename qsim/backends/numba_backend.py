@@ -161,8 +161,15 @@ def _batch_major(program: Program, B: int) -> bool:
 
 def _planes(a: np.ndarray, rdt, real: bool):
     """``(R, K)`` complex → transposed planes ``re, im`` of shape ``(K, R)`` (``im`` dummy if real)."""
-    re = np.ascontiguousarray(np.real(a).T, dtype=rdt)
-    im = np.ascontiguousarray(np.imag(a).T, dtype=rdt) if not real else np.zeros((1, 1), dtype=rdt)
+    a = np.ascontiguousarray(a)
+    re = np.empty(a.shape[::-1], dtype=rdt)
+    im = np.empty(a.shape[::-1], dtype=rdt) if not real else np.zeros((1, 1), dtype=rdt)
+    if np.iscomplexobj(a):
+        BM.to_planes(a, re, im, not real)
+    else:
+        re[...] = a.T
+        if not real:
+            im[...] = 0
     return re, im
 
 
@@ -170,8 +177,7 @@ def _unplanes(re: np.ndarray, im: np.ndarray, dtype) -> np.ndarray:
     if np.dtype(dtype).kind == "f":
         return np.ascontiguousarray(re.T)
     out = np.empty(re.T.shape, dtype=dtype)
-    out.real = re.T
-    out.imag = im.T
+    BM.from_planes(re, im, out)
     return out
 
 
