@@ -114,6 +114,8 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--measured", type=int, metavar="QM", help="measured QPU qubits")
     g.add_argument("--linear-input", choices=LINEAR_INPUTS, help="linear layer on the QPU output or on [encoders, QPU]")
     g.add_argument("--ensemble", type=int, metavar="K", help="K heads (own initialisations), logits averaged")
+    g.add_argument("--components", type=int, metavar="K",
+                   help="coordinates kept by the head's PCA / whitening (default head: 31; 15 pads a 5-qubit register)")
     g.add_argument("--shots", type=int, metavar="S", help="QPU shots per evaluation (default: exact)")
     g.add_argument("--gradient", choices=("adjoint", "param_shift"), help="QPU gradient method")
     g.add_argument("--noise", metavar="JSON", help="QPU noise model spec for qsim.noise (JSON or preset name)")
@@ -154,6 +156,9 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--folds", type=int, metavar="K",
                    help="K-fold cross-validation over the pooled train+validation sentences picks the epoch "
                         "count, then the head is refit on all of them")
+    g.add_argument("--fold-final", choices=("refit", "committee"),
+                   help="with --folds: refit one head on all pooled sentences (default) or keep the K fold heads, "
+                        "each stopped on its own held-out fold, as one committee averaging their logits")
     g.add_argument("--split-seeds", metavar="LIST",
                    help="train on several paper splits, e.g. 0-4 or 0,2,5: every model on the same splits, "
                         "mean ± std and the paired difference to logistic regression")
@@ -212,7 +217,7 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
 #: ``train`` flag -> dotted path in :class:`~hybrid.head.HeadConfig`.
 HEAD_FLAGS = {
     "encoders": ("n_encoders",), "merge": ("merge",), "linear_input": ("linear_input",), "dtype": ("dtype",),
-    "ensemble": ("ensemble",),
+    "ensemble": ("ensemble",), "components": ("components",),
     "qubits": ("encoder.n_qubits",), "encoder_layers": ("encoder.layers",), "bias": ("encoder.bias",),
     "connectivity": ("encoder.connectivity", "qpu.connectivity"),
     "reuploads": ("qpu.reuploads",), "qpu_layers": ("qpu.layers",), "shared": ("qpu.shared",),
@@ -267,6 +272,8 @@ def run_config_from_args(args: argparse.Namespace):
         base["reference"] = False
     if args.folds is not None:
         base["folds"] = args.folds
+    if args.fold_final is not None:
+        base["fold_final"] = args.fold_final
     ft_changes = {key: getattr(args, flag) for flag, key in FINETUNE_FLAGS.items() if getattr(args, flag) is not None}
     if ft_changes:
         if "mode" not in ft_changes and not base.get("finetune"):

@@ -125,7 +125,7 @@ def compare_over_seeds(cfg: RunConfig, seeds: list[int], out_dir: str | Path,
     names = [_model_name(cfg)] + [b for b in dict.fromkeys((*baselines, REFERENCE_MODEL)) if b != cfg.model]
     configs = {names[0]: dataclasses.replace(cfg, reference=False)}
     for b in names[1:]:
-        configs[b] = dataclasses.replace(cfg, model=b, train=None, reference=False, folds=None,
+        configs[b] = dataclasses.replace(cfg, model=b, train=None, reference=False, folds=None, fold_final="refit",
                                          finetune=baseline_finetune(cfg.finetune),
                                          head_overrides=cfg.head_overrides if b in HEAD_MODELS else None)
     if cfg.finetune is not None and cfg.finetune.mode == "full" and not cfg.finetune.setfit_first:

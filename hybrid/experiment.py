@@ -57,6 +57,7 @@ from hybrid.head import PRESETS, HeadConfig, QuantumHead, preset
 from hybrid.runfolder import STATUS_FINISHED, STATUS_INTERRUPTED, RunFolder
 
 __all__ = [
+    "FOLD_FINALS",
     "MAX_MLP_HIDDEN",
     "QUANTUM_TRAIN_DEFAULT",
     "SPLIT_NAMES",
@@ -65,6 +66,7 @@ __all__ = [
     "Dataset",
     "RunConfig",
     "cross_validate",
+    "fold_committee",
     "fold_indices",
     "RunResult",
     "evaluate_run",
@@ -82,6 +84,8 @@ BODY_FOLDER = "body"
 #: Splits a run can be evaluated on.
 SPLIT_NAMES = ("train", "validation", "test")
 _SKLEARN = ("logreg", "svc")
+#: What k-fold cross-validation leaves as the model (:attr:`RunConfig.fold_final`).
+FOLD_FINALS = ("refit", "committee")
 
 
 #: Training defaults of the quantum head.  Not from the paper (it gives none): on frozen mpnet
@@ -189,6 +193,12 @@ class RunConfig(JSONConfig):
             (512 sentences in the paper split), a head is trained on each ``k-1`` folds with early
             stopping on the held-out fold, and the final head is refit on the pooled sentences for
             the median selected epoch count (``None``: select on the validation split).
+        fold_final: what ``folds`` leaves as the model: ``"refit"`` (one head refit on all pooled
+            sentences for the median selected epoch count) or ``"committee"`` (the ``k`` fold heads
+            themselves, each stopped early on its own held-out fold, as one ensemble head averaging
+            their logits: :func:`fold_committee`; ``k`` times the parameters).  In a committee the
+            label-free projection is fitted once on the pooled inputs and shared, and fold ``f``
+            starts from seed ``seed + f`` so the members differ in their initialisation too.
         head_overrides: dotted :class:`~hybrid.head.HeadConfig` paths -> values (e.g.
             ``{"qpu.reuploads": 3, "encoder.layers": 1}``) applied to the head (``head``, or the
             preset for the embedding size) once the data is loaded; for the quantum head, and for
@@ -204,6 +214,7 @@ class RunConfig(JSONConfig):
     reference: bool = True
     finetune: FinetuneConfig | None = None
     folds: int | None = None
+    fold_final: str = "refit"
     head_overrides: dict[str, Any] | None = None
 
     _nested = {"head": HeadConfig, "data": DataConfig, "train": TrainConfig, "finetune": FinetuneConfig}
@@ -246,6 +257,10 @@ class RunConfig(JSONConfig):
                 raise ValueError("RunConfig.folds (k-fold selection of the epoch count) applies to the quantum head "
                                  "on frozen embeddings: not to baselines, and not to a fine-tuned body (it has seen "
                                  "the training labels, so held-out folds pooled with them would be optimistic)")
+        check_choice("RunConfig", "fold_final", self.fold_final, FOLD_FINALS)
+        if self.fold_final != "refit" and self.folds is None:
+            raise ValueError(f"RunConfig.fold_final={self.fold_final!r} keeps the fold heads of k-fold "
+                             "cross-validation: set folds (e.g. 5)")
         if self.head_overrides is not None:
             if not isinstance(self.head_overrides, dict) or not all(isinstance(k, str) for k in self.head_overrides):
                 raise ValueError(f"RunConfig.head_overrides must map dotted head settings to values, got "
@@ -489,12 +504,19 @@ def _train_into(cfg: RunConfig, out: Path, folder: RunFolder, dataset: Dataset |
         if cfg.finetune is not None and cfg.finetune.mode == "full":
             ds, record["finetune_history"] = _finetune_end_to_end(cfg, model, ds, folder.staging)
         elif cfg.folds is not None:
-            record["cross_validation"] = cv = cross_validate(head_cfg, train_cfg, ds, cfg.folds)
-            X = np.concatenate([ds.X["train"], ds.X["validation"]])
-            y = np.concatenate([ds.y["train"], ds.y["validation"]])
-            seed_everything(train_cfg.seed)
-            model = QuantumHead(head_cfg).prepare(X)
-            history = fit(model, X, y, None, None, dataclasses.replace(train_cfg, epochs=cv["epochs"], patience=None))
+            committee = cfg.fold_final == "committee"
+            cv, fold_heads = cross_validate(head_cfg, train_cfg, ds, cfg.folds, committee=committee)
+            record["cross_validation"] = cv
+            if committee:
+                model = fold_committee(fold_heads)
+                record["head"], record["head_info"] = model.config.to_dict(), model.config.describe()
+            else:
+                X = np.concatenate([ds.X["train"], ds.X["validation"]])
+                y = np.concatenate([ds.y["train"], ds.y["validation"]])
+                seed_everything(train_cfg.seed)
+                model = QuantumHead(head_cfg).prepare(X)
+                history = fit(model, X, y, None, None,
+                              dataclasses.replace(train_cfg, epochs=cv["epochs"], patience=None))
         else:
             model.prepare(ds.X["train"])
             identity = _run_identity(cfg, record, ds)
@@ -606,15 +628,20 @@ def fold_indices(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k: int) -> dict[str, Any]:
+def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k: int, *,
+                   committee: bool = False) -> tuple[dict[str, Any], list[QuantumHead]]:
     """k-fold cross-validation of the quantum head over the pooled train + validation rows.
 
-    For each fold: a fresh head (same seed), prepared and trained on the other folds with the
-    held-out fold as validation data (selection and early stopping as in ``train_cfg``).
+    For each fold: a fresh head, prepared and trained on the other folds with the held-out fold as
+    validation data (selection and early stopping as in ``train_cfg``).  Without ``committee`` every
+    fold starts from ``train_cfg.seed`` and fits its projection on its own training folds; with it
+    (the heads become :func:`fold_committee` members) fold ``f`` starts from ``seed + f`` and every
+    head fits the projection on all pooled inputs (label-free, so the held-out labels stay unseen).
 
     Returns:
-        ``{"folds", "val_loss", "val_accuracy"}`` (per fold), their ``mean``/``std``, the selected
-        ``best_epochs`` per fold and ``epochs`` = their median (rounded), used for the refit.
+        ``({"folds", "val_loss", "val_accuracy", …}, heads)``: per-fold held-out loss and accuracy,
+        their ``mean``/``std``, the selected ``best_epochs`` per fold and ``epochs`` = their median
+        (rounded, used for the refit); ``heads`` the k trained heads in fold order.
     """
     from hybrid.seeding import seed_everything
     from hybrid.training import evaluate, fit
@@ -622,11 +649,11 @@ def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k:
     X = np.concatenate([ds.X["train"], ds.X["validation"]])
     y = np.concatenate([ds.y["train"], ds.y["validation"]])
     fold = fold_indices(y, k, train_cfg.seed)
-    losses, accs, epochs = [], [], []
+    losses, accs, epochs, heads = [], [], [], []
     for f in range(k):
         tr, va = fold != f, fold == f
-        seed_everything(train_cfg.seed)
-        model = QuantumHead(head_cfg).prepare(X[tr])
+        seed_everything(train_cfg.seed + f if committee else train_cfg.seed)
+        model = QuantumHead(head_cfg).prepare(X if committee else X[tr])
         hist = fit(model, X[tr], y[tr], X[va], y[va], train_cfg)
         if hist.interrupted:  # an unfinished fold would bias the epoch count: stop the whole run
             raise KeyboardInterrupt
@@ -634,12 +661,45 @@ def cross_validate(head_cfg: HeadConfig, train_cfg: TrainConfig, ds: Dataset, k:
         losses.append(float(res["loss"]))
         accs.append(float(res["accuracy"]))
         epochs.append(int(hist.best_epoch))
+        heads.append(model)
         logger.info("fold %d/%d: validation loss %.4f, accuracy %.4f, best epoch %d", f + 1, k, losses[-1],
                     accs[-1], epochs[-1])
-    return {"folds": k, "rows": int(len(y)), "val_loss": losses, "val_accuracy": accs, "best_epochs": epochs,
-            "val_loss_mean": float(np.mean(losses)), "val_loss_std": float(np.std(losses)),
-            "val_accuracy_mean": float(np.mean(accs)), "val_accuracy_std": float(np.std(accs)),
-            "epochs": max(1, int(round(float(np.median(epochs)))))}
+    cv = {"folds": k, "rows": int(len(y)), "val_loss": losses, "val_accuracy": accs, "best_epochs": epochs,
+          "val_loss_mean": float(np.mean(losses)), "val_loss_std": float(np.std(losses)),
+          "val_accuracy_mean": float(np.mean(accs)), "val_accuracy_std": float(np.std(accs)),
+          "epochs": max(1, int(round(float(np.median(epochs)))))}
+    return cv, heads
+
+
+def fold_committee(heads: list[QuantumHead]) -> QuantumHead:
+    """One ensemble :class:`QuantumHead` whose members are ``heads`` (a cross-validation committee).
+
+    ``logits(e) = (1/K) Σ_f head_f(e)``: the K = ``len(heads)`` fold heads of :func:`cross_validate`
+    (``committee=True``), each trained on the other folds and stopped on its own, keep their
+    weights and running statistics; they must share one configuration (``ensemble = 1``) and one
+    fitted projection.
+    """
+    import torch
+
+    if not heads:
+        raise ValueError("a fold committee needs at least one fold head")
+    first = heads[0]
+    cfg = first.config
+    if cfg.ensemble != 1 or any(h.config.to_dict() != cfg.to_dict() for h in heads):
+        raise ValueError("a fold committee needs single heads (ensemble=1) of one configuration")
+    if first.projection is not None and any(
+            not torch.equal(h.projection.basis, first.projection.basis) for h in heads):
+        raise ValueError("a fold committee needs one shared projection (fit it on the pooled inputs)")
+    out = QuantumHead(dataclasses.replace(cfg, ensemble=len(heads)))
+    if first.projection is not None:
+        out.projection.load_state_dict(first.projection.state_dict())
+    slots = [out, *out.members]
+    for slot, head in zip(slots, heads):
+        for name in ("encoders", "qpu", "linear"):
+            part = getattr(head, name)
+            if part is not None:
+                getattr(slot, name).load_state_dict(part.state_dict())
+    return out
 
 
 def _finetune_end_to_end(cfg: RunConfig, head: QuantumHead, ds: Dataset, out: Path) -> tuple[Dataset, dict]:

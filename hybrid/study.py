@@ -567,7 +567,7 @@ def _baseline_run(quantum_cfg, model: str):
 
         train = TrainConfig.from_dict({**_train_default(model), "progress": False})
     return dataclasses.replace(
-        quantum_cfg, model=model, train=train, reference=False, folds=None,
+        quantum_cfg, model=model, train=train, reference=False, folds=None, fold_final="refit",
         finetune=baseline_finetune(quantum_cfg.finetune),
         head_overrides=quantum_cfg.head_overrides if model in HEAD_MODELS else None,
         preset=quantum_cfg.preset if model in HEAD_MODELS else "default",

@@ -90,6 +90,40 @@ def test_k_fold_selects_the_epoch_count_and_refits_on_pooled_rows(tmp_path, sst2
         RunConfig(model="logreg", folds=3)
 
 
+def test_fold_committee_averages_the_fold_heads_and_is_saved_whole(tmp_path, sst2_dir, minilm_npz):
+    import torch
+
+    from hybrid.experiment import cross_validate, fold_committee, load_run_model, prepare_data
+    from hybrid.training import predict_logits
+
+    data = DataConfig(data=str(sst2_dir), embeddings=str(minilm_npz), per_label=30, max_test=100)
+    cfg = RunConfig(data=data, train={"epochs": 2, "progress": False, "patience": None}, folds=3,
+                    fold_final="committee", reference=False)
+    ds = prepare_data(cfg.data)
+    head_cfg = cfg.head_for(ds.dim)
+    cv, heads = cross_validate(head_cfg, cfg.train_config(), ds, 3, committee=True)
+    assert len(heads) == 3 and cv["folds"] == 3
+    committee = fold_committee(heads)
+    X = ds.X["test"][:20]
+    mean = torch.stack([predict_logits(h, X) for h in heads]).mean(dim=0)
+    assert torch.allclose(predict_logits(committee, X), mean, atol=1e-5)
+    assert committee.n_parameters == 3 * heads[0].n_parameters == committee.config.parameter_counts()["total"]
+    # the heads differ (seed + fold, different training rows), so the committee is not one head three times
+    assert not torch.allclose(predict_logits(heads[0], X), predict_logits(heads[1], X))
+    # the same through a run: the saved committee predicts as the trained one
+    res = train_run(cfg, tmp_path / "run")
+    back = load_run_model(tmp_path / "run")
+    assert torch.allclose(predict_logits(back, X), predict_logits(res.model, X), atol=1e-6)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["head_info"]["parameters"]["total"] == \
+        res.model.n_parameters
+    with pytest.raises(ValueError, match="fold_final='committee'.*set folds"):
+        RunConfig(fold_final="committee")
+    with pytest.raises(ValueError, match="fold_final"):
+        RunConfig(folds=3, fold_final="bagging")
+    with pytest.raises(ValueError, match="one configuration"):
+        fold_committee([heads[0], fold_committee(heads)])
+
+
 def test_selection_on_validation_loss_is_the_default():
     from hybrid.training import TrainConfig, _selection_key
 
