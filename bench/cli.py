@@ -24,12 +24,15 @@ from types import SimpleNamespace
 
 from .adapters import BACKENDS, PEER_ALIASES, PEERS, adapters_for
 from .adapters.base import package_version
-from .harness import DEFAULT_BUDGET, QUICK, BenchInterrupted, Options, forward_signal, plan, run_benchmark
+from .harness import (
+    DEFAULT_BUDGET, MPI_QUBITS, QUICK, BenchInterrupted, MPIBenchError, Options, forward_signal, mpi_markdown, plan,
+    run_benchmark, run_mpi_benchmark,
+)
 from .measure import MAX_REPEATS
 from .report import markdown, write_outputs
 from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, WORKLOADS
 
-__all__ = ["COMMAND", "add_arguments", "run", "main", "options_from_args", "parse_int_list", "MAX_QUBITS"]
+__all__ = ["COMMAND", "add_arguments", "run", "run_mpi", "main", "options_from_args", "parse_int_list", "MAX_QUBITS"]
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"timed runs per point at most (default {MAX_REPEATS}; --quick: {QUICK.max_repeats})")
     g.add_argument("--quick", action="store_true",
                    help="small sizes, double precision, two peers: finishes in about a minute")
+    g.add_argument("--mpi", type=_ints("rank count list", 1, 1024), default=None, metavar="RANKS",
+                   help="instead of the table above: W1 (or W3 with -w W3) on the MPI backend with the state split "
+                        "over each rank count (mpiexec -n RANKS; powers of two, e.g. 2 or 1,2,4) beside the "
+                        "single-process engine: time, bytes exchanged per rank, time in communication "
+                        f"(default qubits {_span(MPI_QUBITS)}; needs the mpi extra)")
     o = parser.add_argument_group("output")
     o.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for bench.json, bench.md and the plots (default ./{DEFAULT_OUT})")
@@ -236,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print(listing())
         return 0
+    if args.mpi:
+        return run_mpi(args)
     options = options_from_args(args)
     p = plan(options)
     if not p.jobs and not p.records:
@@ -267,6 +277,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED: {r['workload']} {r['simulator']} {r['dtype']} n={r['n_qubits']}: {r['reason']}",
               file=sys.stderr)
     return stopped_code() if interrupted else (1 if ours_failed else 0)
+
+
+def run_mpi(args: argparse.Namespace) -> int:
+    """``--mpi RANKS``: the MPI table (``mpi.json`` and ``mpi.md`` in ``--out``); 2 when MPI cannot run."""
+    import json
+
+    workloads = args.workloads or ("W1",)
+    bad = [w for w in workloads if w not in ("W1", "W3")]
+    if bad:
+        print(f"--mpi runs W1 (forward) and W3 (adjoint gradient), not {', '.join(bad)}", file=sys.stderr)
+        return 2
+    dtype = "complex64" if (args.precision or ("double",))[0] == "single" else "complex128"
+    rows, notes, doc = [], [], None
+    try:
+        for w in workloads:
+            doc = run_mpi_benchmark(args.mpi, args.qubits, workload=w, dtype=dtype, layers=args.layers,
+                                    seed=args.seed, budget=args.budget or 5.0, max_repeats=args.max_repeats or 5)
+            rows += doc["rows"]
+            notes += doc["notes"]
+    except MPIBenchError as exc:
+        print(f"qhybrid bench --mpi: {exc}", file=sys.stderr)
+        return 2
+    doc = dict(doc, rows=rows, notes=notes)
+    command = _command()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "mpi.json").write_text(json.dumps(doc, indent=1))
+    table = mpi_markdown(doc, command)
+    (out / "mpi.md").write_text(table + "\n")
+    print(table)
+    print(f"wrote {out / 'mpi.json'}, {out / 'mpi.md'}")
+    return 0 if rows and all("max_abs_error_z" not in r or r["max_abs_error_z"] <= 1e-9 for r in rows) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,12 +31,13 @@ from .adapters import BACKENDS, DOUBLE, PEERS, SINGLE, adapters_for, get_adapter
 from .measure import MAX_REPEATS, MIN_REPEATS, machine_info, open_energy_counter
 from .schema import new_document, new_record, now_iso
 from .workloads import DEFAULT_LAYERS, WORKLOAD_ORDER, build_problem, get_workload
-from .worker import Job
+from .worker import Job, MPIJob
 
 __all__ = [
     "Options", "plan", "run_jobs", "run_benchmark", "BenchInterrupted", "THREAD_VARIABLES", "DEFAULT_BUDGET", "QUICK",
     "POINT_TIMEOUT_MIN", "POINT_TIMEOUT_BUDGETS", "STARTUP_ALLOWANCE", "WORKER_COMMAND", "WORKER_GRACE_S",
-    "forward_signal",
+    "forward_signal", "run_mpi_benchmark", "mpi_markdown", "mpiexec_path", "MPIBenchError", "MPI_QUBITS",
+    "MPI_TIMEOUT_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -399,3 +400,124 @@ def run_benchmark(options: Options, *, progress: bool = True) -> dict:
     except BenchInterrupted as exc:
         raise BenchInterrupted(exc.records, new_document(machine, list(p.records) + exc.records, created)) from None
     return new_document(machine, records, created=created)
+
+
+# ------------------------------------------------------------------------------------------- MPI
+#: Registers of ``--mpi`` when ``--qubits`` is not given.
+MPI_QUBITS = (22, 23, 24, 25, 26)
+#: Seconds one ``mpiexec`` run of ``--mpi`` may take (all its sizes), before it is killed.
+MPI_TIMEOUT_S = 3600.0
+
+
+class MPIBenchError(RuntimeError):
+    """``--mpi`` cannot run here (one line: what is missing or wrong)."""
+
+
+def mpiexec_path() -> str | None:
+    """``mpiexec`` of this Python's environment (the ``mpich`` wheel puts it beside the
+    interpreter), else the first on ``PATH``."""
+    import shutil
+
+    local = Path(sys.executable).parent / "mpiexec"
+    return str(local) if local.exists() else shutil.which("mpiexec")
+
+
+def _check_mpi_setup(rank_counts, qubits) -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("mpi4py") is None:
+        raise MPIBenchError("--mpi needs mpi4py and an MPI library: pip install -e '.[mpi]'")
+    exe = mpiexec_path()
+    if exe is None:
+        raise MPIBenchError("--mpi needs mpiexec (pip install mpich, or a system MPI) on PATH or beside python")
+    for p in rank_counts:
+        if p < 1 or p & (p - 1):
+            raise MPIBenchError(f"--mpi {p}: the rank count must be a power of two (1, 2, 4, 8, ...)")
+    from qsim.backends.mpi_backend import MIN_LOCAL_QUBITS
+
+    for p in rank_counts:
+        g = p.bit_length() - 1
+        small = [n for n in qubits if n - g < MIN_LOCAL_QUBITS]
+        if small:
+            raise MPIBenchError(f"--mpi {p}: {p} ranks make {g} qubits global and leave fewer than {MIN_LOCAL_QUBITS} "
+                                f"local at n = {small[0]} (more global qubits than the circuit can give)")
+    return exe
+
+
+def run_mpi_benchmark(rank_counts, qubits=None, *, workload: str = "W1", dtype: str = "complex128",
+                      layers: int = DEFAULT_LAYERS, seed: int = 0, budget: float = 5.0,
+                      max_repeats: int = MAX_REPEATS, timeout: float = MPI_TIMEOUT_S) -> dict:
+    """``qhybrid bench --mpi``: W1 (or W3) on the MPI backend's state split, one ``mpiexec -n P``
+    per rank count ``P`` (and ``P = 1`` with the single-process Numba engine beside it, on every
+    core).  Each rank runs ``cores / P`` Numba threads.  Returns ``{"rows", "notes", "mpi"}``.
+
+    Raises:
+        MPIBenchError: mpi4py or mpiexec missing, a rank count not a power of two, too few local qubits.
+    """
+    qubits = tuple(qubits or MPI_QUBITS)
+    counts = sorted({1, *rank_counts})
+    exe = _check_mpi_setup(counts, qubits)
+    cores = os.cpu_count() or 1
+    from .measure import available_memory
+
+    itemsize = {"complex128": 16, "complex64": 8, "float64": 8, "float32": 4}[dtype]
+    copies = 3 if workload == "W3" else 1          # ψ and λ, plus the gather of the initial state's slice
+    rows, notes = [], []
+    for P in counts:
+        fit = [n for n in qubits if copies * itemsize * 2**n < 0.8 * available_memory()]   # all ranks on this node
+        for n in qubits:
+            if n not in fit:
+                notes.append(f"n={n} on {P} ranks skipped: needs about {copies * itemsize * 2**n / 2**30:.1f} GiB")
+        if not fit:
+            continue
+        job = MPIJob(ranks=P, qubits=fit, workload=workload, dtype=dtype, layers=layers, seed=seed, budget=budget,
+                     max_repeats=max_repeats, baseline=(P == 1))
+        threads = max(1, cores // P)
+        env = worker_env(threads)
+        env["QSIM_MPI_THREADS"] = str(threads)
+        cmd = [exe, "-n", str(P), sys.executable, "-m", "bench.worker", "--mpi", job.to_json()]
+        log.info("running %s", " ".join(cmd[:4]))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            notes.append(f"{P} ranks: timed out after {timeout:.0f} s")
+            continue
+        got = [json.loads(line)["record"] for line in proc.stdout.splitlines()
+               if line.startswith('{"event": "mpi-record"')]
+        rows += got
+        if proc.returncode != 0:
+            tail = proc.stderr[-STDERR_TAIL:].strip().replace("\n", " | ")
+            notes.append(f"{P} ranks: mpiexec exited with {proc.returncode} after {len(got)} sizes: {tail}")
+    base = {r["n_qubits"]: r for r in rows if r["ranks"] == 1 and "baseline_time_s" in r}
+    for r in rows:
+        b = base.get(r["n_qubits"])
+        if b is not None:
+            r["vs_one_process"] = r["time_s"]["median"] / b["baseline_time_s"]["median"]
+            r["max_abs_error_z"] = max(abs(x - y) for x, y in zip(r["z"], b["z"]))
+    from qsim.backends.mpi_backend import EXCHANGE_CHUNK_BYTES
+
+    return {"rows": rows, "notes": notes, "created": now_iso(), "cores": cores,
+            "mpi": {"mpiexec": exe, "chunk_bytes": EXCHANGE_CHUNK_BYTES}}
+
+
+def mpi_markdown(doc: dict, command: str = "") -> str:
+    """The ``--mpi`` table: per n and rank count the median time, the ratio to the single-process
+    engine, exchanges, MiB sent per rank, the fraction of time in MPI calls and in packing."""
+    lines = []
+    if command:
+        lines += [f"`{command}`", ""]
+    lines += ["| workload | n | ranks | threads/rank | time (s) | single-process engine (s) | ratio | exchanges | "
+              "MiB sent/rank | comm % | pack % | sweeps/rank | max abs dZ |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(doc["rows"], key=lambda r: (r["workload"], r["n_qubits"], r["ranks"])):
+        b = r.get("baseline_time_s")
+        lines.append(
+            f"| {r['workload']} | {r['n_qubits']} | {r['ranks']} | {r['threads_per_rank']} | "
+            f"{r['time_s']['median']:.4g} | "
+            + (f"{b['median']:.4g}" if b else "") + " | "
+            + (f"{r['vs_one_process']:.2f}" if "vs_one_process" in r else "") + " | "
+            + f"{r['exchanges']} | {r['bytes_sent_per_rank'] / 2**20:.0f} | {100 * r['comm_fraction']:.1f} | "
+            + f"{100 * r['pack_fraction']:.1f} | {r['sweeps_per_rank']:.0f} | "
+            + (f"{r['max_abs_error_z']:.1e}" if "max_abs_error_z" in r else "") + " |")
+    lines += [""] + [f"* {note}" for note in doc["notes"]]
+    return "\n".join(lines)

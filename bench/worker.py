@@ -36,7 +36,7 @@ from .measure import (
 from .schema import BYTES_PER_AMPLITUDE, new_record
 from .workloads import build_problem, get_workload
 
-__all__ = ["Job", "run_config", "main", "log_level", "BANDWIDTH_WORKLOADS", "PREDICTION_FLOOR_S",
+__all__ = ["Job", "MPIJob", "mpi_main", "run_config", "main", "log_level", "BANDWIDTH_WORKLOADS", "PREDICTION_FLOOR_S",
            "REFERENCE_TIME_CAP_S"]
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,138 @@ def log_level(default: str = "WARNING") -> str:
     return name if isinstance(logging.getLevelName(name), int) else default
 
 
+# ------------------------------------------------------------------------------------------- MPI
+@dataclass
+class MPIJob:
+    """One ``mpiexec -n ranks python -m bench.worker --mpi JOB`` run (:func:`mpi_main`): W1 forward
+    (``workload="W1"``) or its adjoint gradient (``"W3"``) at each of ``qubits`` on the MPI
+    backend's state split, and, with ``baseline`` (one rank only: waiting ranks would spin), the
+    single-process Numba engine beside it."""
+
+    ranks: int
+    qubits: list[int]
+    workload: str = "W1"
+    dtype: str = "complex128"
+    layers: int = 4
+    seed: int = 0
+    budget: float = 5.0
+    max_repeats: int = MAX_REPEATS
+    baseline: bool = False
+
+    @classmethod
+    def from_json(cls, text: str) -> "MPIJob":
+        return cls(**json.loads(text))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _more(job: MPIJob, times: list, t_start: float) -> bool:
+    return len(times) < job.max_repeats and (len(times) < MIN_REPEATS or time.perf_counter() - t_start < job.budget)
+
+
+def _mpi_point(job: MPIJob, n: int, comm, MB) -> dict:
+    """Time one size on every rank; rank 0 gets the row (medians over repeats, counters per rank)."""
+    import numpy as np
+
+    from qsim import z_each
+    from qsim.backends import numba_backend as NB
+    from qsim.program import BACKWARD_FUSION, lower
+    from qsim.program.plan import exchange_count, exchange_slices
+
+    problem = build_problem(job.workload, n, 1, job.layers, job.seed)
+    prog = lower(problem.circuit)
+    obs = z_each(n)
+    dtype = np.dtype(job.dtype).type
+    grad = job.workload == "W3"
+    back = lower(problem.circuit, BACKWARD_FUSION)
+    cot = np.ones((1, n))
+
+    def run_mpi():
+        if grad:
+            return MB.adjoint(prog, obs, cot, problem.weights, None, None, 1, dtype, backward_program=back)
+        return MB.forward(prog, problem.weights, None, None, 1, dtype)
+
+    first = run_mpi()                                   # warm-up: kernels, schedules
+    z = (first[0] if grad else MB.expvals(first, obs, n))[0]
+    del first
+    times, comm_f, pack_f, sent, exch = [], [], [], [], []
+    t_start = time.perf_counter()
+    while _more(job, times, t_start):
+        MB.reset_stats()
+        comm.Barrier()
+        t0 = time.perf_counter()
+        out = run_mpi()
+        comm.Barrier()
+        dt = time.perf_counter() - t0
+        del out
+        st = MB.stats()
+        times.append(dt)
+        comm_f.append(st.comm_s / dt)
+        pack_f.append(st.pack_s / dt)
+        sent.append(st.bytes_sent)
+        exch.append(st.exchanges)
+    per_rank = comm.gather((statistics.median(comm_f), statistics.median(pack_f), max(sent), max(exch)), root=0)
+    sweeps = MB.memory_sweeps(prog, 1, dtype)
+    base = None
+    if job.baseline:
+        base_times, z_ref = [], None
+        if comm.Get_rank() == 0:
+            run = ((lambda: NB.adjoint(prog, obs, cot, problem.weights, None, None, 1, dtype, backward_program=back))
+                   if grad else (lambda: NB.forward(prog, problem.weights, None, None, 1, dtype)))
+            first = run()
+            z_ref = (first[0] if grad else NB.expvals(first, obs, n))[0]
+            del first
+            t_start = time.perf_counter()
+            while _more(job, base_times, t_start):
+                t0 = time.perf_counter()
+                run()
+                base_times.append(time.perf_counter() - t0)
+        base = (base_times, z_ref)
+        comm.Barrier()
+    if comm.Get_rank() != 0:
+        return {}
+    g = comm.Get_size().bit_length() - 1
+    row = {
+        "workload": job.workload, "n_qubits": n, "ranks": comm.Get_size(), "dtype": job.dtype, "layers": job.layers,
+        "time_s": {"min": min(times), "median": statistics.median(times), "max": max(times)}, "repeats": len(times),
+        "exchanges": max(p[3] for p in per_rank), "planned_exchanges": exchange_count(prog, g) if g else 0,
+        "bytes_sent_per_rank": max(p[2] for p in per_rank),
+        "slices_sent": exchange_slices(prog, g) if g else 0.0,
+        "comm_fraction": max(p[0] for p in per_rank), "pack_fraction": max(p[1] for p in per_rank),
+        "sweeps_per_rank": sweeps, "threads_per_rank": __import__("numba").get_num_threads(),
+        "load_avg": load_average(), "z": [float(v) for v in np.asarray(z).real],
+    }
+    if base is not None:
+        bt, z_ref = base
+        row["baseline_time_s"] = {"min": min(bt), "median": statistics.median(bt), "max": max(bt)}
+        row["max_abs_error_z"] = float(np.max(np.abs(np.asarray(z) - np.asarray(z_ref))))
+    return row
+
+
+def mpi_main(job_text: str) -> int:
+    """Entry of ``python -m bench.worker --mpi JOB`` under ``mpiexec``: every rank runs the points,
+    rank 0 prints one JSON line per row (``{"event": "mpi-record", "record": {...}}``)."""
+    from qsim.backends import mpi_backend as MB
+
+    job = MPIJob.from_json(job_text)
+    comm = MB.communicator()
+    if comm.Get_size() != job.ranks:
+        raise SystemExit(f"bench.worker --mpi: launched on {comm.Get_size()} ranks, the job says {job.ranks}")
+    if job.baseline and job.ranks != 1:
+        raise SystemExit("bench.worker --mpi: the single-process baseline runs in a one-rank job only")
+    MB.set_mode("state")
+    for n in job.qubits:
+        row = _mpi_point(job, n, comm, MB)
+        if row:
+            print(json.dumps({"event": "mpi-record", "record": row}), flush=True)
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--mpi":      # under mpiexec: bench.harness.run_mpi_benchmark
+        logging.basicConfig(level=log_level(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        return mpi_main(sys.argv[2])
     # The protocol gets the original stdout; anything a simulator prints goes to stderr.
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

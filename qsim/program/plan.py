@@ -37,6 +37,15 @@ only in exchange for a local qubit needed later), evicting the local qubits need
 global bits are the rank bits, a block run is rank-local work (a global control is a check on
 the rank number), and a swap step is the pairwise exchange of the qHiPSTER / mpiQulacs
 schemes.
+:func:`distributed_plan` plans for that case (``plan(..., free_layout=True, diagonal_global=True,
+min_swap_gain=1)``): an exchange costs the same whatever the layout, so layouts are any
+permutation (a swap pairs any local with any global position, and no final swap undoes the
+layout: :attr:`Plan.final_layout` says where each qubit ended, and the reader maps bits through
+it), diagonal passes run with global targets (a global target of a diagonal pass is a phase that
+depends on the rank number, no exchange), and a swap is planned even for a single stuck pass (a
+lone sweep on a global target would be an exchange too).  :func:`exchange_count` and
+:func:`exchange_slices` count what such a plan sends (the MPI backend
+:mod:`qsim.backends.mpi_backend` runs it; the energy model prices it).
 
 Arrays for kernels (``T`` scheduled passes or *slots*, ``P`` swapped pairs): per step
 ``step_kind``, ``step_lo:step_hi`` (a slot range, or a pair range for a swap); per slot the
@@ -54,9 +63,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InputError
-from .lower import MAX_INSERTED_BITS, MAX_PASS_TARGETS, Program
+from .lower import KIND_CTRL_DIAG, KIND_DIAG1, KIND_DIAG2, MAX_INSERTED_BITS, MAX_PASS_TARGETS, Program
 
-__all__ = ["Plan", "plan", "STEP_BLOCK", "STEP_SWEEP", "STEP_SWAP", "MAX_SWAP_PAIRS", "MIN_SWAP_GAIN"]
+__all__ = ["Plan", "plan", "STEP_BLOCK", "STEP_SWEEP", "STEP_SWAP", "MAX_SWAP_PAIRS", "MIN_SWAP_GAIN",
+           "distributed_plan", "exchange_count", "exchange_slices", "DISTRIBUTED_MIN_SWAP_GAIN"]
 
 STEP_BLOCK, STEP_SWEEP, STEP_SWAP = 0, 1, 2
 
@@ -72,7 +82,14 @@ MAX_SWAP_PAIRS = 8
 #: ring) cost three sweeps - swap, one-pass block run, undo - where one lone sweep does.
 MIN_SWAP_GAIN = 2
 
+#: :data:`MIN_SWAP_GAIN` of distributed plans: a pass stuck on a global target is brought local even
+#: alone.  Over ranks a lone sweep on a global target is an exchange as well (of the half of the
+#: slice its control selects), and with a free layout there is no undo to share, so the swap costs
+#: no more and keeps every kernel rank-local.
+DISTRIBUTED_MIN_SWAP_GAIN = 1
+
 _NEVER = 1 << 62          # next use of a qubit no remaining pass targets
+_DIAGONAL_KINDS = (KIND_DIAG1, KIND_DIAG2, KIND_CTRL_DIAG)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +113,9 @@ class Plan:
     global_mask: np.ndarray
     swap_local: np.ndarray
     swap_global: np.ndarray
+    #: ``final_layout[h]``: the bit where the qubit of home bit ``h`` sits after the last step
+    #: (the identity unless the plan was made with ``free_layout=True``).
+    final_layout: tuple[int, ...] = ()
 
     @property
     def n_steps(self) -> int:
@@ -107,15 +127,80 @@ class Plan:
         return int(np.sum(self.step_kind == kind))
 
 
-def plan(program: Program, local_qubits: int) -> Plan:
+def plan(program: Program, local_qubits: int, *, free_layout: bool = False, diagonal_global: bool = False,
+         min_swap_gain: int = MIN_SWAP_GAIN) -> Plan:
     """The :class:`Plan` of ``program`` with blocks of ``2**local_qubits`` amplitudes (cached).
 
+    The keywords select the distributed policy (module docstring; the defaults are the
+    cache-blocked plan of one process):
+
+    * ``free_layout``: swaps pair any local with any global bit, the layout may become any
+      permutation and is not undone (:attr:`Plan.final_layout`);
+    * ``diagonal_global``: diagonal passes (``KIND_DIAG1``, ``KIND_DIAG2``, ``KIND_CTRL_DIAG``) join
+      block runs whatever their targets (their slots may then name bits ``>= local_qubits``:
+      only a runner that turns such targets into phases, as the MPI backend does, takes them);
+    * ``min_swap_gain``: fewest remaining passes a swap must make local (:data:`MIN_SWAP_GAIN`).
+
     Raises:
-        InputError: when ``local_qubits`` is not a positive integer.
+        InputError: when ``local_qubits`` or ``min_swap_gain`` is not a positive integer.
     """
     if isinstance(local_qubits, bool) or not isinstance(local_qubits, (int, np.integer)) or local_qubits < 1:
         raise InputError(f"plan: local_qubits must be a positive integer, got {local_qubits!r}")
-    return _plan_cached(program, min(int(local_qubits), program.n_qubits))
+    if isinstance(min_swap_gain, bool) or not isinstance(min_swap_gain, (int, np.integer)) or min_swap_gain < 1:
+        raise InputError(f"plan: min_swap_gain must be a positive integer, got {min_swap_gain!r}")
+    return _plan_cached(program, min(int(local_qubits), program.n_qubits), bool(free_layout), bool(diagonal_global),
+                        int(min_swap_gain))
+
+
+def distributed_plan(program: Program, global_qubits: int) -> Plan:
+    """The plan of ``program`` sharded over ``2**global_qubits`` ranks: the top ``global_qubits``
+    index bits number the rank, a swap step is one exchange between ranks (module docstring).
+
+    Raises:
+        InputError: unless ``0 <= global_qubits < program.n_qubits``.
+    """
+    g = _check_global(program, global_qubits)
+    return plan(program, program.n_qubits - g, free_layout=True, diagonal_global=True,
+                min_swap_gain=DISTRIBUTED_MIN_SWAP_GAIN)
+
+
+def _check_global(program: Program, global_qubits) -> int:
+    if isinstance(global_qubits, bool) or not isinstance(global_qubits, (int, np.integer)) or not (
+            0 <= global_qubits < program.n_qubits):
+        raise InputError(f"{global_qubits!r} global qubits for a circuit of {program.n_qubits} qubits: "
+                         f"must be 0 to {program.n_qubits - 1}")
+    return int(global_qubits)
+
+
+def _global_sweeps(pl: Plan) -> int:
+    """Lone sweeps of ``pl`` with a target bit above the block (each swapped in and out: two exchanges)."""
+    k = pl.local_qubits
+    return sum(1 for s in range(pl.n_steps) if pl.step_kind[s] == STEP_SWEEP
+               and int(pl.bits[pl.step_lo[s]].max()) >= k)
+
+
+def exchange_count(program: Program, global_qubits: int) -> int:
+    """Exchanges between ranks of one forward pass of ``program`` on ``2**global_qubits`` ranks:
+    the swap steps of :func:`distributed_plan`, plus two for each lone sweep on a global target
+    (rare: when every local bit is a target of a ready pass).  0 for ``global_qubits = 0``."""
+    g = _check_global(program, global_qubits)
+    if g == 0:
+        return 0
+    pl = distributed_plan(program, g)
+    return pl.count(STEP_SWAP) + 2 * _global_sweeps(pl)
+
+
+def exchange_slices(program: Program, global_qubits: int) -> float:
+    """Local slices each rank sends (and receives) in one forward pass, summed over the exchanges
+    of :func:`exchange_count`: a swap of ``m`` pairs sends ``1 - 2**-m`` of the slice (every part
+    but the one whose local bits equal the rank's own), a global sweep one half twice.  Times the
+    slice's bytes (``itemsize · 2**(n - global_qubits)`` per state) it is the bytes sent per rank."""
+    g = _check_global(program, global_qubits)
+    if g == 0:
+        return 0.0
+    pl = distributed_plan(program, g)
+    m = [int(pl.step_hi[s] - pl.step_lo[s]) for s in range(pl.n_steps) if pl.step_kind[s] == STEP_SWAP]
+    return float(sum(1.0 - 0.5**x for x in m)) + 1.0 * _global_sweeps(pl)
 
 
 def _set_bits(mask: int) -> list[int]:
@@ -125,18 +210,23 @@ def _set_bits(mask: int) -> list[int]:
 class _Planner:
     """State of the scheduler: readiness, the layout and the steps emitted so far."""
 
-    def __init__(self, program: Program, k: int) -> None:
+    def __init__(self, program: Program, k: int, free: bool = False, diagonal_global: bool = False,
+                 min_gain: int = MIN_SWAP_GAIN) -> None:
         self.n, self.k = program.n_qubits, k
+        self.free, self.min_gain = free, min_gain
         P = program.n_passes
         self.targets = [tuple(int(b) for b in program.bits[p, :program.width[p]]) for p in range(P)]
         self.controls = [tuple(_set_bits(int(program.ctrl_mask[p]))) for p in range(P)]
+        # passes whose targets may stay global (diagonal ones, with diagonal_global)
+        self.anywhere = [bool(diagonal_global) and int(program.kind[p]) in _DIAGONAL_KINDS for p in range(P)]
         self.queue: list[list[int]] = [[] for _ in range(self.n)]       # home bit -> passes touching it
         self.target_uses: list[list[int]] = [[] for _ in range(self.n)]  # home bit -> passes targeting it
         for p in range(P):
             for h in self.targets[p] + self.controls[p]:
                 self.queue[h].append(p)
-            for h in self.targets[p]:
-                self.target_uses[h].append(p)
+            if not self.anywhere[p]:
+                for h in self.targets[p]:
+                    self.target_uses[h].append(p)
         self.head = [0] * self.n
         self.use_head = [0] * self.n
         self.done = [False] * P
@@ -152,7 +242,7 @@ class _Planner:
         return all(self.queue[h][self.head[h]] == p for h in self.targets[p] + self.controls[p])
 
     def _local(self, p: int) -> bool:
-        return all(self.where[h] < self.k for h in self.targets[p])
+        return self.anywhere[p] or all(self.where[h] < self.k for h in self.targets[p])
 
     def next_use(self, h: int) -> int:
         uses = self.target_uses[h]
@@ -165,8 +255,9 @@ class _Planner:
             self.head[h] += 1
             if self.head[h] < len(self.queue[h]) and self._is_ready(self.queue[h][self.head[h]]):
                 self.ready.add(self.queue[h][self.head[h]])
-        for h in self.targets[p]:
-            self.use_head[h] += 1
+        if not self.anywhere[p]:
+            for h in self.targets[p]:
+                self.use_head[h] += 1
 
     # -------------------------------------------------------------------- slots
     def _slot(self, p: int, in_block: bool) -> tuple:
@@ -187,6 +278,8 @@ class _Planner:
             hl, hg = self.at[lb], self.at[gb]
             self.at[lb], self.at[gb] = hg, hl
             self.where[hl], self.where[hg] = gb, lb
+            if self.free:
+                continue
             if lb in self.open:
                 del self.open[lb]
             else:
@@ -201,13 +294,13 @@ class _Planner:
         seen: set[int] = set()
         for p in ready:
             for h in self.targets[p]:
-                if self.where[h] >= k and h not in seen:
+                if self.where[h] >= k and h not in seen and not self.anywhere[p]:
                     demand.append((h, True))
                     seen.add(h)
         for p in range(len(self.done)):
             if len(demand) >= MAX_SWAP_PAIRS:
                 break
-            if not self.done[p] and p not in self.ready:
+            if not self.done[p] and p not in self.ready and not self.anywhere[p]:
                 for h in self.targets[p]:
                     if self.where[h] >= k and h not in seen:
                         demand.append((h, False))
@@ -218,7 +311,7 @@ class _Planner:
             if len(pairs) >= MAX_SWAP_PAIRS:
                 break
             g = self.where[h]
-            if h < k:                                 # a local qubit parked at g: close its pair
+            if h < k and not self.free:               # a local qubit parked at g: close its pair
                 out = self.at[h]                      # the global qubit sitting at h goes home
                 if h in used or out in protect or (not now and self.next_use(out) <= self.next_use(h)):
                     continue
@@ -228,7 +321,7 @@ class _Planner:
                 continue
             best = None                               # a global qubit at home: open a pair
             for lb in range(k):
-                if lb in self.open or lb in used or self.at[lb] in protect:
+                if (lb in self.open and not self.free) or lb in used or self.at[lb] in protect:
                     continue
                 score = (self.next_use(self.at[lb]), lb)
                 if best is None or score > best[0]:
@@ -244,7 +337,7 @@ class _Planner:
         """Unscheduled passes that target a qubit the swap brings local."""
         incoming = {self.at[gb] for _, gb in pairs}
         return sum(1 for p in range(len(self.done))
-                   if not self.done[p] and any(h in incoming for h in self.targets[p]))
+                   if not self.done[p] and not self.anywhere[p] and any(h in incoming for h in self.targets[p]))
 
     # --------------------------------------------------------------------- main
     def build(self) -> None:
@@ -257,7 +350,7 @@ class _Planner:
                 continue
             self._close_run()
             pairs = self._plan_swap()
-            if pairs and self._gain(pairs) >= MIN_SWAP_GAIN:
+            if pairs and self._gain(pairs) >= self.min_gain:
                 self.steps.append((STEP_SWAP, pairs))
                 self._toggle(pairs)
             if not any(self._local(p) for p in self.ready):
@@ -265,15 +358,16 @@ class _Planner:
                 self.steps.append((STEP_SWEEP, [self._slot(p, False)]))
                 self._schedule(p)
         self._close_run()
-        if self.open:
+        if self.open and not self.free:
             pairs = sorted(self.open.items())
             self.steps.append((STEP_SWAP, pairs))
             self._toggle(pairs)
 
 
 @lru_cache(maxsize=256)
-def _plan_cached(program: Program, k: int) -> Plan:
-    planner = _Planner(program, k)
+def _plan_cached(program: Program, k: int, free: bool = False, diagonal_global: bool = False,
+                 min_gain: int = MIN_SWAP_GAIN) -> Plan:
+    planner = _Planner(program, k, free, diagonal_global, min_gain)
     planner.build()
     kinds, lo, hi, slots, pairs = [], [], [], [], []
     for kind, items in planner.steps:
@@ -303,4 +397,5 @@ def _plan_cached(program: Program, k: int) -> Plan:
         global_mask=i64([s[4] for s in slots]),
         swap_local=i64([lb for lb, _ in pairs]),
         swap_global=i64([gb for _, gb in pairs]),
+        final_layout=tuple(planner.where),
     )
