@@ -6,7 +6,8 @@ Modules, one per concern:
 * :mod:`energy.profiles`: hardware profiles (``energy/profiles/*.toml``) with a source per constant.
 * :mod:`energy.circuits`: circuit descriptions (paper head, hardware-efficient ansatz, qsim
   duck type).
-* :mod:`energy.lowering`: passes and sweeps from qsim's own lowering; all-to-alls of a remapping plan.
+* :mod:`energy.lowering`: passes and memory sweeps from qsim's lowering and cache-blocked plan; exchange
+  steps of the plan on distributed devices.
 * :mod:`energy.simulation`: simulation energy (memory traffic, devices, communication, power).
 * :mod:`energy.qpu`: QPU energy (shots x per-shot time x system power, shot counts, noise).
 * :mod:`energy.crossover`: the cross-over ``n*``, the memory wall, sensitivity, constant solving.

@@ -27,6 +27,12 @@ A single-threaded copy can under-state what a parallel kernel reaches, giving ``
 calibrated profile then sets ``eta = 1`` and the bandwidth to ``eta * BW_dev`` (the product is
 what the model uses) and logs a warning.
 
+The calibrated profile counts sweeps as the bench's simulator made them, so ``eta`` and ``W``
+stay consistent: its fusion level (:data:`FUSION_BY_SIMULATOR`) and its blocking (the Numba
+backend's cache-blocked plan keeps the base profile's ``block_cache``: the bench file does not
+record the machine's caches; the engines of :data:`UNBLOCKED_SIMULATORS` sweep once per pass,
+``block_cache = 0``).
+
 A fit belongs to the device kind of its rows: :func:`calibrated_profile` refuses to put CPU rows
 into a GPU profile (or the reverse), which would silently turn an H100 into a 2-core CPU.
 
@@ -98,6 +104,10 @@ MIN_MEMORY_BOUND_STATE_BYTES = 64 * 2**20
 #: qsim fusion level each bench simulator lowers its circuits at (bench/schema.md ``n_passes``): the
 #: calibrated profile counts passes at the same level, so eta and the pass count stay consistent.
 FUSION_BY_SIMULATOR = {"qhybrid-numba": DEFAULT_FUSION, "qhybrid-cupy": GPU_FUSION, "qhybrid-numpy": 0}
+
+#: Bench simulators whose engine sweeps the state once per pass (``memory_sweeps`` is
+#: ``Program.state_sweeps``: qsim/backends/xp_engine.py): their calibrated profile has no blocking.
+UNBLOCKED_SIMULATORS = frozenset({"qhybrid-cupy", "qhybrid-numpy"})
 
 #: Bench workloads whose rows are forward state-vector passes (bench/schema.md, "What the energy
 #: module reads"): W1 layered forward, W2 batched forward, G1 one gate application.
@@ -538,6 +548,12 @@ def calibrated_profile(base: Profile, fit: EfficiencyFit, machine: Mapping[str, 
     if fit.simulator in FUSION_BY_SIMULATOR:
         profile = profile.with_constant("fusion_level", FUSION_BY_SIMULATOR[fit.simulator], tag="P",
                                         source=f"the qsim fusion level {fit.simulator} ran the bench at")
+    if fit.simulator in UNBLOCKED_SIMULATORS:
+        profile = profile.with_constant("block_cache", 0.0, tag="P",
+                                        source=f"{fit.simulator} sweeps once per pass (no cache-blocked plan)")
+    elif fit.simulator == DEFAULT_SIMULATOR and profile["block_cache"] <= 0:
+        log.warning("%s ran a cache-blocked plan but profile %r has block_cache = 0: the model counts one "
+                    "sweep per pass against an eta per plan step", fit.simulator, base.name)
     if power is not None:
         try:
             profile = with_measured_power(profile, power)

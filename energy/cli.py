@@ -405,7 +405,9 @@ def _print_table(curves: Sequence[Curve], rows: Sequence[int]) -> None:
 #: The model in one line each (printed with every answer).
 FORMULA = (
     "E_sim = PUE * N * [(u P_dev + P_host) t_comp + (u_comm P_dev + P_host) t_exp],  "
-    "t_comp = 2 b 2^n W / (N eta BW),  t_comm = R * all-to-all,  t_exp = t_comm - min(o t_comm, t_comp)",
+    "t_comp = 2 b 2^n W / (N eta BW),  t_exp = t_comm - min(o t_comm, t_comp)",
+    "t_comm = sum over the qsim distributed plan's exchange steps s of (S/N) 2^-m_s [(2^a_s - 1) / BW_intra + "
+    "(2^m_s - 2^a_s) / BW_inter]  (m_s rank bits swapped, a_s of them inside a node)",
     "E_qpu = PUE * (P_0 + p_q n + P_ctrl) * S_eff * (t_prep + t_circ + t_readout + t_overhead),  "
     "S_eff = S / F^2 when noise-aware",
 )
@@ -469,7 +471,8 @@ def _print_breakdown(scenario: Scenario, crossover: Crossover, dominant: Sequenc
     print(f"{head} at n = {n}:")
     print(f"    simulation {sim.energy_j:.3g} J, time-to-solution {sim.time_s:.3g} s{wall}: {sim.devices} device(s), "
           f"{sim.passes:g} passes / {sim.sweeps:g} sweeps ({sim.work}); compute {sim.t_compute:.3g} s = "
-          f"{sim.energy_compute_j:.3g} J at {sim.power_w:.3g} W; communication {sim.remaps:g} all-to-all(s) "
+          f"{sim.energy_compute_j:.3g} J at {sim.power_w:.3g} W; communication {sim.remaps:g} exchange step(s) "
+          f"moving {sim.exchange_slices:.3g} slices per device ({sim.exchange_method}) "
           f"{sim.t_comm:.3g} s, {sim.t_comm_exposed:.3g} s exposed = {sim.energy_comm_j:.3g} J at "
           f"{sim.power_comm_w:.3g} W")
     print(f"    QPU {qpu.energy_j:.3g} J, time-to-solution {qpu.time_s:.3g} s: {qpu.shots} shots -> "

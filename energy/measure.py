@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from energy.profiles import Kind, Profile
-from qsim.hostinfo import COPY_REPEATS, copy_bandwidth, total_memory, usable_cores
+from qsim.hostinfo import COPY_REPEATS, cache_size, copy_bandwidth, total_memory, usable_cores
 
 __all__ = [
     "DEFAULT_COPY_BYTES",
@@ -401,6 +401,9 @@ def measured_cpu_profile(base: Profile, nbytes: int = DEFAULT_COPY_BYTES,
                          rapl_root: str | os.PathLike[str] | None = None) -> tuple[Profile, PowerReading]:
     """``base`` (the ``cpu`` profile) with this machine's memory, cores, copy bandwidth and power.
 
+    A blocked profile (``block_cache > 0``) also takes this machine's per-core L2 share
+    (:func:`qsim.hostinfo.cache_size`), the cache qsim's Numba backend sizes its blocks to.
+
     Power comes from RAPL measured during the copies when readable; otherwise the profile's
     per-core power is scaled to this machine's core count (``P_dev * cores / cores_profile``).
     """
@@ -422,6 +425,9 @@ def measured_cpu_profile(base: Profile, nbytes: int = DEFAULT_COPY_BYTES,
                .with_constant("cores", cores, source=f"usable cores, {measured}", tag="M")
                .with_constant("bandwidth_per_device", bandwidth, source=f"{copy}, {measured}",
                               tag="M"))
+    if base["block_cache"] > 0:
+        profile = profile.with_constant("block_cache", cache_size(2), tag="M",
+                                        source=f"L2 share per core (qsim.hostinfo.cache_size), {measured}")
     if reading is not None:
         profile = with_measured_power(profile, reading)
     else:

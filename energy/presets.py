@@ -13,10 +13,10 @@ structural assumptions (platform, circuit, precision, shots) and reports two ans
   only, tag ``C``: it is applied to the preset's own scenario and never written into a profile,
   so no other profile or preset inherits it.
 
-``ionq-34``  solves for the Forte Enterprise whole-system power (not public): 1.63 kW (solved
-    interval 1.14-2.33 kW).  Un-fitted (2-40 kW, 10 kW nominal) the interval already reaches 34.
-``paper-46`` solves for the paper's shots per inference (not found): 2.44e4 (interval
-    1.76e4-3.39e4), 24x the 1,000 assumed; with 1,000 shots the un-fitted interval stops near 42.
+``ionq-34``  solves for the Forte Enterprise whole-system power (not public): 1.60 kW (solved
+    interval 1.13-2.29 kW).  Un-fitted (2-40 kW, 10 kW nominal) the interval already reaches 34.
+``paper-46`` solves for the paper's shots per inference (not found): 2.66e4 (interval
+    1.92e4-3.71e4), 27x the 1,000 assumed; with 1,000 shots the un-fitted interval stops at 42.
     Any other single constant (QPU power, per-shot time) would need the same factor.
 """
 
@@ -142,10 +142,10 @@ PRESETS: dict[str, Preset] = {
         precision="complex128",
         noise_aware=False,
         calibrated=("qpu", "system_power", 1e2, 1e8),
-        fitted_value=1628.0,
+        fitted_value=1605.0,
         note="un-fitted: Forte Enterprise power 10 kW (2-40 kW) gives an interval whose low end is about 34. "
              "Missing published constant: the Forte Enterprise whole-system power IonQ measured (not public); "
-             "1.63 kW (solved 1.14-2.33 kW) puts n* at 34, near the low end of the assumed 2-40 kW",
+             "1.60 kW (solved 1.13-2.29 kW) puts n* at 34, near the low end of the assumed 2-40 kW",
         assumptions=(
             Assumption("simulation platform",
                        "one DGX H100 (8 GPUs, NVLink), profile constants as sourced", "sourced",
@@ -177,10 +177,11 @@ PRESETS: dict[str, Preset] = {
         precision="complex128",
         noise_aware=True,
         calibrated=("run", "shots", 1.0, 1e12),
-        fitted_value=24_400.0,
-        note="un-fitted: 1,000 shots (<Z> to +-0.03) give an interval ending near 42, below 46. Missing published "
-             "constant: the paper's shots per inference (or its QPU power): 2.44e4 shots (solved 1.76e4-3.39e4, "
-             "24x) put n* at 46; 2^(46-41) ~ 30x more QPU energy relative to simulation",
+        fitted_value=26_600.0,
+        note="un-fitted: 1,000 shots (<Z> to +-0.03) give an interval ending at 42, below 46. Missing published "
+             "constant: the paper's shots per inference (or its QPU power): 2.66e4 shots (solved 1.92e4-3.71e4, "
+             "27x) put n* at 46; the simulation's energy roughly doubles per qubit, the QPU's barely grows, so "
+             "5 more qubits take about 2^5 = 32x more QPU energy",
         assumptions=(
             Assumption("simulation platform",
                        "ORNL Frontier, up to 65,536 GCDs, facility power share", "sourced",

@@ -167,6 +167,9 @@ SIMULATOR_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("fusion_level", _N, Bound.FUSION_LEVEL,
               "qsim fusion level (0, 1, 2) the passes are lowered at (qsim.program.lower)", 1.0,
               integer=True),
+    FieldSpec("block_cache", _B, Bound.NON_NEGATIVE,
+              "cache a block of qsim's cache-blocked plan is sized to (a core's L2 share); "
+              "0: one sweep per pass, no blocking (energy.lowering)", 0.0),
     FieldSpec("comm_power_utilisation", _N, Bound.FRACTION,
               "fraction of P_dev drawn while waiting on an exchange", 1.0),
     FieldSpec("comm_overlap", _N, Bound.UNIT_INTERVAL,

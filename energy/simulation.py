@@ -1,26 +1,35 @@
 r"""Energy of one inference when the circuit is statevector-simulated on a classical platform.
 
 Gate application on a dense statevector is memory-bandwidth bound (arithmetic intensity below
-0.4 FLOP/byte, anchors §1.3): each pass over the state reads and writes the amplitudes it
+0.4 FLOP/byte, anchors §1.3): each sweep over the state reads and writes the amplitudes it
 touches once.  For a circuit on ``n`` qubits at ``b`` bytes per amplitude (8 for complex64, 16
 for complex128, :data:`qsim.precision.PRECISIONS`) on a platform profile
-(:mod:`energy.profiles`), with ``P`` passes and ``W`` sweeps counted by qsim's own lowering and
-``R(k)`` all-to-alls of a remapping plan (:mod:`energy.lowering`):
+(:mod:`energy.profiles`), with ``P`` passes and ``W`` memory sweeps counted by qsim's own
+lowering and cache-blocked plan, and the exchange steps ``s`` of qsim's distributed plan (the
+MPI backend's) on ``2^g`` devices (:mod:`energy.lowering`):
 
 .. math::
 
     S &= b\,2^n  &&\text{state bytes}\\
-    N &= 2^{k},\ k = \max(0, \lceil \log_2 (S / (u_{mem} M_{dev})) \rceil)
-        &&\text{devices: a power of two, } k \text{ global qubits}\\
+    N &= 2^{g},\ g = \max(0, \lceil \log_2 (S / (u_{mem} M_{dev})) \rceil)
+        &&\text{devices: a power of two, } g \text{ global qubits}\\
     t_{comp} &= \max\!\left(\frac{P\,t_{launch}}{B},\ \frac{2 S\,W}{N\,\eta\,BW_{dev}}\right)
         &&\text{roofline; launch cost shared by a batch of } B\\
-    t_{a2a} &= \frac{S}{N}\left(\frac{N_{node} - 1}{N\,BW_{intra}}
-              + \frac{N - N_{node}}{N\,BW_{inter}}\right),\ N_{node} = \min(N, N_{per\,node})
-        &&\text{one all-to-all}\\
-    t_{comm} &= R(k)\,t_{a2a}, \qquad
+    t_s &= \frac{S}{N}\,2^{-m_s}\left(\frac{2^{a_s} - 1}{BW_{intra}}
+              + \frac{2^{m_s} - 2^{a_s}}{BW_{inter}}\right)
+        &&\text{one exchange step: } m_s \text{ rank bits swapped, } a_s \text{ inside a node}\\
+    t_{comm} &= \sum_s t_s, \qquad
     t_{hid} = \min(o\,t_{comm},\ t_{comp}), \qquad t_{exp} = t_{comm} - t_{hid}\\
     E_{sim} &= \mathrm{PUE}\,N\left[(u P_{dev} + P_{host})\,t_{comp}
               + (u_{comm} P_{dev} + P_{host})\,t_{exp}\right], \qquad t_{sim} = t_{comp} + t_{exp} .
+
+A node holds ``N_node = min(N, N_per_node)`` devices; ranks are numbered node by node, so the
+lowest ``floor(log2 N_node)`` rank bits stay inside a node (a step swapping all ``g`` rank bits is
+one all-to-all: each device sends ``S/N^2`` to each of the others).  ``eta`` is per sweep as
+:mod:`energy.lowering` counts it, the count the benchmark's bandwidth columns use: a CPU profile's
+``eta`` is per step of the cache-blocked plan (a block run applies several passes in one sweep,
+so its ``eta`` is lower than a lone pass's and transfers to circuits with a similar number of
+passes per step), a GPU profile's per lowered pass.
 
 ``u P_dev`` is the board's draw in a memory-bound kernel, ``u_comm P_dev`` its draw while it waits
 on the network (near idle), ``P_host`` the static share of host CPU, DRAM, NIC and fans, paid
@@ -45,7 +54,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from energy.circuits import CircuitFamily, CircuitSpec
-from energy.lowering import MEASUREMENT_PASSES, Work, circuit_work, remap_count
+from energy.lowering import MEASUREMENT_PASSES, Blocking, Work, circuit_work, exchanges
 from energy.profiles import Kind, Profile
 from qsim.precision import PRECISIONS
 
@@ -53,6 +62,7 @@ __all__ = [
     "BYTES_PER_AMPLITUDE",
     "MEASUREMENT_PASSES",
     "SimulationEstimate",
+    "blocking",
     "bytes_per_amplitude",
     "devices_needed",
     "memory_wall",
@@ -76,6 +86,7 @@ class SimulationEstimate:
     passes: float
     sweeps: float
     remaps: float
+    exchange_slices: float
     t_pass: float
     t_compute: float
     t_comm: float
@@ -87,10 +98,11 @@ class SimulationEstimate:
     energy_compute_j: float
     energy_comm_j: float
     work: str
+    exchange_method: str = ""
 
     @property
     def exchange_passes(self) -> float:
-        """Former name of :attr:`remaps` (all-to-alls per simulation)."""
+        """Former name of :attr:`remaps` (exchange steps per simulation)."""
         return self.remaps
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +127,15 @@ def _require_simulator(profile: Profile) -> None:
         )
 
 
+def blocking(profile: Profile, precision: str, batch: int = 1) -> Blocking | None:
+    """The cache-blocked engine's block rule with ``profile``'s ``block_cache`` and ``cores``
+    (:class:`energy.lowering.Blocking`); ``None`` when ``block_cache`` is 0 (one sweep per pass)."""
+    cache = profile["block_cache"]
+    if cache <= 0:
+        return None
+    return Blocking(cache, bytes_per_amplitude(precision), int(profile["cores"]), int(batch))
+
+
 def devices_needed(state_bytes: float, profile: Profile) -> int:
     """Smallest power of two ``N`` with ``state_bytes / N <= u_mem * M_dev`` (not capped)."""
     per_device = profile["usable_memory_fraction"] * profile["memory_per_device"]
@@ -133,35 +154,47 @@ def memory_wall(profile: Profile, precision: str = "complex64") -> int:
 
 
 def simulation_energy_arrays(circuit: CircuitSpec, work: Work, c: Mapping[str, Any], precision: str,
-                             batch: int = 1) -> dict[str, np.ndarray]:
+                             batch: int = 1, family: CircuitFamily | None = None) -> dict[str, np.ndarray]:
     """The module formulas with constants ``c[name]`` as scalars or equal-length arrays (SI).
 
-    Returns arrays: ``devices``, ``remaps``, ``t_compute``, ``t_comm`` (all exchanges),
-    ``t_comm_exposed`` (not hidden under compute), ``time``, ``power``, ``power_comm``,
-    ``energy_compute``, ``energy_comm``, ``energy``.
+    ``family`` lets the exchange count use the plan of the largest lowerable circuit past qsim's
+    qubit limit (:func:`energy.lowering.exchanges`).
+
+    Returns arrays: ``devices``, ``remaps`` (exchange steps), ``exchange_slices`` (slices each
+    device sends), ``t_compute``, ``t_comm`` (all exchanges), ``t_comm_exposed`` (not hidden under
+    compute), ``time``, ``power``, ``power_comm``, ``energy_compute``, ``energy_comm``, ``energy``.
     """
     n = circuit.n_qubits
     state = bytes_per_amplitude(precision) * 2.0**n
     per_device = np.asarray(c["usable_memory_fraction"], float) * np.asarray(c["memory_per_device"], float)
-    k = np.maximum(0, np.ceil(np.log2(state / per_device))).astype(int)
-    devices = np.exp2(k)
+    g = np.maximum(0, np.ceil(np.log2(state / per_device))).astype(int)
+    devices = np.exp2(g)
     bandwidth = np.asarray(c["efficiency"], float) * np.asarray(c["bandwidth_per_device"], float)
     t_compute = np.maximum(work.passes * np.asarray(c["kernel_launch"], float) / batch,
                            2.0 * state * work.sweeps / (devices * bandwidth))
     per_node = np.minimum(devices, np.asarray(c["devices_per_node"], float))
-    t_a2a = state / devices * ((per_node - 1.0) / (devices * np.asarray(c["intra_node_bandwidth"], float))
-                               + (devices - per_node) / (devices * np.asarray(c["inter_node_bandwidth"], float)))
-    unique, inverse = np.unique(k, return_inverse=True)  # a few distinct k across thousands of draws
-    remaps = np.array([remap_count(circuit, int(kk)) for kk in unique], float)[inverse].reshape(k.shape)
-    t_comm = remaps * t_a2a
+    shape = np.broadcast(g, per_node, np.asarray(c["intra_node_bandwidth"]),
+                         np.asarray(c["inter_node_bandwidth"])).shape
+    node_bits = np.broadcast_to(np.floor(np.log2(per_node)), shape)
+    intra = np.broadcast_to(np.asarray(c["intra_node_bandwidth"], float), shape)
+    inter = np.broadcast_to(np.asarray(c["inter_node_bandwidth"], float), shape)
+    slice_bytes = np.broadcast_to(state / devices, shape)
+    g_all = np.broadcast_to(g, shape)
+    level = int(np.asarray(c["fusion_level"]).reshape(-1)[0])
+    remaps, slices, t_comm = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for gg in np.unique(g_all):  # a few distinct g across thousands of draws
+        ex = exchanges(family, circuit, level, int(gg))
+        sel = g_all == gg
+        remaps[sel], slices[sel] = ex.count, ex.slices
+        t_comm[sel] = ex.time(slice_bytes[sel], node_bits[sel], intra[sel], inter[sel])
     hidden = np.minimum(np.asarray(c.get("comm_overlap", 0.0), float) * t_comm, t_compute)
     t_exposed = t_comm - hidden
     p_dev, p_host, pue = (np.asarray(c[x], float) for x in ("device_power", "host_power_per_device", "pue"))
     power = pue * devices * (np.asarray(c["power_utilisation"], float) * p_dev + p_host)
     power_comm = pue * devices * (np.asarray(c["comm_power_utilisation"], float) * p_dev + p_host)
     e_compute, e_comm = power * t_compute, power_comm * t_exposed
-    return {"devices": devices, "remaps": remaps, "t_compute": t_compute, "t_comm": t_comm,
-            "t_comm_exposed": t_exposed, "time": t_compute + t_exposed,
+    return {"devices": devices, "remaps": remaps, "exchange_slices": slices, "t_compute": t_compute,
+            "t_comm": t_comm, "t_comm_exposed": t_exposed, "time": t_compute + t_exposed,
             "power": power, "power_comm": power_comm, "energy_compute": e_compute,
             "energy_comm": e_comm, "energy": e_compute + e_comm}
 
@@ -183,10 +216,11 @@ def simulation_energy(circuit: CircuitSpec, profile: Profile, precision: str = "
     _require_simulator(profile)
     if batch < 1:
         raise ValueError(f"batch = {batch}: must be >= 1")
-    work = circuit_work(family, circuit, int(profile["fusion_level"]), profile["fusion_factor"])
+    level = int(profile["fusion_level"])
+    work = circuit_work(family, circuit, level, profile["fusion_factor"], blocking(profile, precision, batch))
     constants = {name: profile[name] for name in profile.constants}
     out = {key: float(np.asarray(v).reshape(-1)[0])
-           for key, v in simulation_energy_arrays(circuit, work, constants, precision, batch).items()}
+           for key, v in simulation_energy_arrays(circuit, work, constants, precision, batch, family).items()}
     devices = int(out["devices"])
     time_s = out["time"]
     return SimulationEstimate(
@@ -197,6 +231,7 @@ def simulation_energy(circuit: CircuitSpec, profile: Profile, precision: str = "
         passes=work.passes,
         sweeps=work.sweeps,
         remaps=out["remaps"],
+        exchange_slices=out["exchange_slices"],
         t_pass=out["t_compute"] / work.passes,
         t_compute=out["t_compute"],
         t_comm=out["t_comm"],
@@ -208,4 +243,5 @@ def simulation_energy(circuit: CircuitSpec, profile: Profile, precision: str = "
         energy_compute_j=out["energy_compute"],
         energy_comm_j=out["energy_comm"],
         work=work.method,
+        exchange_method=exchanges(family, circuit, level, int(round(math.log2(devices)))).method,
     )

@@ -37,7 +37,7 @@ from energy.crossover import Scenario
 from energy.lowering import Work, circuit_work
 from energy.profiles import Constant, Profile
 from energy.qpu import qpu_energy_arrays
-from energy.simulation import simulation_energy_arrays
+from energy.simulation import blocking, simulation_energy_arrays
 
 __all__ = [
     "DEFAULT_DRAWS",
@@ -99,7 +99,8 @@ def _nominal(profile: Profile, size: int) -> dict[str, np.ndarray]:
 def _work(scenario: Scenario, n: int, fusion_factor: np.ndarray) -> tuple[Any, Work]:
     spec = scenario.circuit(n)
     level = int(scenario.simulator["fusion_level"])
-    work = circuit_work(scenario.circuit, spec, level, float(fusion_factor[0]))
+    work = circuit_work(scenario.circuit, spec, level, float(fusion_factor[0]),
+                        blocking(scenario.simulator, scenario.precision, scenario.batch))
     if work.method.startswith("no gate list"):  # passes depend on the sampled fusion factor
         passes = np.ceil(spec.n_gates / fusion_factor) + (work.passes - math.ceil(spec.n_gates / fusion_factor[0]))
         work = Work(passes, passes, work.method)
@@ -112,7 +113,8 @@ def energy_grid(scenario: Scenario, ns: Sequence[int], sim: dict[str, np.ndarray
     e_sim, e_qpu = [], []
     for n in ns:
         spec, work = _work(scenario, n, sim["fusion_factor"])
-        e_sim.append(simulation_energy_arrays(spec, work, sim, scenario.precision, scenario.batch)["energy"])
+        e_sim.append(simulation_energy_arrays(spec, work, sim, scenario.precision, scenario.batch,
+                                              scenario.circuit)["energy"])
         e_qpu.append(qpu_energy_arrays(spec, scenario.qpu.schedule, qpu, scenario.shots,
                                        scenario.noise_aware)["energy"])
     return np.asarray(e_sim, float), np.asarray(e_qpu, float)

@@ -101,6 +101,18 @@ def test_calibrated_cpu_profile_takes_the_machine_and_the_fit():
     assert profile["device_power"] == cpu["device_power"]  # no measured power given
 
 
+def test_calibrated_profile_counts_sweeps_as_the_bench_simulator_made_them():
+    """eta is per sweep as the bench's engine counts them: the Numba plan keeps the profile's block cache,
+    the NumPy engine (one sweep per pass, fusion level 0) drops it."""
+    numba_rows = synthetic(0.42)
+    blocked = calibrated_profile(load_profile("cpu"), fit_efficiency(numba_rows), numba_rows["machine"])
+    assert blocked["block_cache"] == load_profile("cpu")["block_cache"] > 0 and blocked["fusion_level"] == 1
+    numpy_rows = bench([record(24, 0.3, simulator="qhybrid-numpy"), record(26, 0.3, simulator="qhybrid-numpy")])
+    fit = fit_efficiency(numpy_rows, simulator="qhybrid-numpy")
+    unblocked = calibrated_profile(load_profile("cpu"), fit, numpy_rows["machine"])
+    assert unblocked["block_cache"] == 0 and unblocked["fusion_level"] == 0
+
+
 def test_efficiency_above_one_moves_into_the_bandwidth():
     data = bench([record(26, 1.6)])
     profile = calibrated_profile(load_profile("cpu"), fit_efficiency(data), data["machine"])

@@ -43,7 +43,7 @@ def test_sensitivity_table_is_printed(capsys):
     assert "efficiency" in printed and "n*(low)" in printed
     assert "un-fitted (sourced constants and their ranges): n* = " in printed
     assert "calibrated: qpu system_power" in printed
-    assert "breakdown at n*" in printed and "time-to-solution" in printed and "all-to-all" in printed
+    assert "breakdown at n*" in printed and "time-to-solution" in printed and "exchange step(s) moving" in printed
     assert "n* intervals" in printed and "E_sim = PUE" in printed
 
 

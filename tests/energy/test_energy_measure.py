@@ -7,6 +7,7 @@ import pytest
 from energy.measure import (measure_copy_bandwidth, measure_rapl_power, measured_cpu_profile,
                             nvml_power, profile_power, rapl_domains)
 from energy.profiles import load_profile
+from qsim.hostinfo import cache_size
 
 
 def fake_rapl(root, packages):
@@ -70,6 +71,8 @@ def test_measured_cpu_profile_without_rapl_scales_power_per_core(tmp_path, monke
     assert profile["bandwidth_per_device"] > 0
     assert reading.method == "tdp x utilisation"
     assert reading.watts == pytest.approx(profile_power(profile).watts)
+    # the blocked engine's block size follows this machine's L2 share
+    assert profile["block_cache"] == cache_size(2) and profile.constants["block_cache"].tag == "M"
 
 
 def test_measured_cpu_profile_uses_rapl_when_readable(tmp_path, monkeypatch):

@@ -50,37 +50,23 @@ def test_complex128_doubles_the_bandwidth_bound_energy():
 
 
 def test_devices_are_a_power_of_two_and_exchange_slices():
-    # 2^10 amplitudes x 8 B = 8192 B on 3000 B devices -> 3 needed -> 4 devices, k = 2 global qubits,
-    # 2 devices per node.  Without a gate list every gate needs its own all-to-all with probability
-    # min(1, a k / n): 9 * 2/10 = 1.8 all-to-alls.  One all-to-all: each device sends S/N / N to each of
-    # the N - 1 others, (N_node - 1) = 1 of them over the intra-node link, N - N_node = 2 over the network.
+    # 2^10 amplitudes x 8 B = 8192 B on 3000 B devices -> 3 needed -> 4 devices, g = 2 global qubits,
+    # 2 devices per node (rank bit 0 inside a node).  Without a gate list every gate acts on a global wire
+    # with probability min(1, a g / n) = 2/10 and is exchanged alone: 9 * 0.2 = 1.8 gates, two one-pair steps
+    # each on the top rank bit (bit 1, across nodes): each step sends half of the S/N slice to one device
+    # over the network.
     profile = sim_profile(memory_per_device=(3000, "B"), devices_per_node=(2, "1"),
                           comm_power_utilisation=(0.25, "1"))
     est = simulation_energy(ONE_QUBIT_GATES, profile)
     assert est.devices == 4
     slice_bytes = 8192 / 4
-    all_to_all = slice_bytes * (1 / 4 / 10e9 + 2 / 4 / 1e9)
-    assert est.remaps == pytest.approx(9 * 2 / 10)
-    assert est.t_comm == pytest.approx(1.8 * all_to_all)
+    assert est.remaps == pytest.approx(2 * 9 * 2 / 10)
+    assert est.exchange_slices == pytest.approx(3.6 * 0.5)
+    assert est.t_comm == pytest.approx(3.6 * slice_bytes / 2 / 1e9)
     assert est.power_w == pytest.approx(4 * 100)
     assert est.power_comm_w == pytest.approx(4 * 25)  # waiting draws u_comm P_dev
     assert est.energy_j == pytest.approx(400 * est.t_compute + 100 * est.t_comm)
     assert devices_needed(8192, profile) == 4
-
-
-def test_remapping_needs_a_few_all_to_alls_and_diagonal_gates_none():
-    """A CNOT ring on 8 qubits with 2 global qubits (wires 0, 1): the controls never move data; the targets
-    1, 2, ..., 7, 0 must each be local once.  The first gate needs wire 1 while all six local wires are still
-    needed later, so what is evicted must come back: at least 2 all-to-alls, and the greedy plan needs 2
-    (not one per gate touching a global wire)."""
-    from energy.lowering import remap_count
-
-    ring = spec_from_wires(8, [(i, (i + 1) % 8) for i in range(8)])
-    assert remap_count(ring, 0) == 0
-    assert remap_count(ring, 2) == 2
-    # RZ-like diagonal gates: a spec whose gates act on no wire non-diagonally needs none
-    diag = CircuitSpec(8, {1: 8}, 1, 0, gates=tuple((q,) for q in range(8)), active=tuple(() for _ in range(8)))
-    assert remap_count(diag, 3) == 0
 
 
 def test_passes_come_from_qsim_lowering():
@@ -131,7 +117,9 @@ def test_memory_walls_match_the_anchor_table(name, precision, wall):
 def test_simulation_energy_grows_with_qubits(name):
     profile = load_profile(name)
     energies = [simulation_energy(PaperHead()(n), profile).energy_j for n in range(4, 56)]
-    assert all(b > a for a, b in zip(energies, energies[1:]))
+    # never falling; a blocked CPU engine runs n <= 14 in one cache-resident call (launch-bound, flat)
+    assert all(b >= a for a, b in zip(energies, energies[1:]))
+    assert all(b > a for a, b in zip(energies[16:], energies[17:]))
     # past the launch-bound region every extra qubit at least doubles the bandwidth-bound energy
     assert energies[-1] / energies[-2] > 2.0
 
