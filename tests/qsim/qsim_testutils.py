@@ -99,3 +99,14 @@ def small_circuit() -> Circuit:
 def channels_of(noisy) -> list[tuple[str, tuple[int, ...]]]:
     """``[(channel name, wires)]`` of a :class:`~qsim.noise.NoisyCircuit`, in order."""
     return [(c.channel.name, c.wires) for c in noisy.channels]
+
+
+def swap_reference(state: np.ndarray, lbits, gbits, n: int) -> np.ndarray:
+    """Bit transpositions by index arithmetic: ``out[σ(i)] = ψ[i]`` (the swap kernels' oracle)."""
+    perm = np.arange(2**n)
+    for lb, gb in zip(lbits, gbits):
+        bl, bg = (perm >> lb) & 1, (perm >> gb) & 1
+        perm = perm & ~((1 << lb) | (1 << gb)) | (bl << gb) | (bg << lb)
+    out = np.empty_like(state)
+    out[:, perm] = state
+    return out

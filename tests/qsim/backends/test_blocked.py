@@ -19,7 +19,7 @@ from qsim.grad import vjp
 from qsim.program import lower
 from qsim.program.plan import STEP_SWAP, STEP_SWEEP, plan
 
-from qsim_testutils import haar_states, random_circuit
+from qsim_testutils import haar_states, random_circuit, swap_reference
 
 #: Agreement with the reference (the issue's bar: 1e-12 in double, 1e-5 in single precision).
 TOL = {"double": 1e-12, "single": 1e-5}
@@ -98,17 +98,6 @@ def test_adjoint_on_the_reversed_plan(blocks, k, precision):
     np.testing.assert_allclose(expval(c, obs, w, x, psi, precision=precision), ref.values, atol=tol)
 
 
-def _swap_reference(state: np.ndarray, lbits, gbits, n: int) -> np.ndarray:
-    """Bit transpositions by index arithmetic: ``out[σ(i)] = ψ[i]``."""
-    idx = np.arange(2**n)
-    perm = idx.copy()
-    for lb, gb in zip(lbits, gbits):
-        bl, bg = (perm >> lb) & 1, (perm >> gb) & 1
-        perm = perm & ~((1 << lb) | (1 << gb)) | (bl << gb) | (bg << lb)
-    out = np.empty_like(state)
-    out[:, perm] = state
-    return out
-
 
 @pytest.mark.parametrize("lbits,gbits", [([0], [4]), ([2], [3]), ([0, 1], [5, 3]), ([3, 1, 0], [4, 6, 5]),
                                          ([1, 2], [4, 5])])
@@ -119,7 +108,7 @@ def test_swap_kernel(lbits, gbits, dtype):
     st = rng.normal(size=(2, 2**n)).astype(dtype)
     if np.dtype(dtype).kind == "c":
         st = st + 1j * rng.normal(size=st.shape).astype(dtype)
-    ref = _swap_reference(st, lbits, gbits, n)
+    ref = swap_reference(st, lbits, gbits, n)
     K._swap_bits(st, np.array(lbits, dtype=np.int64), np.array(gbits, dtype=np.int64))
     np.testing.assert_array_equal(st, ref)
 

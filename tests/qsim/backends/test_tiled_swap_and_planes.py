@@ -12,21 +12,11 @@ from qsim.backends import numba_backend as NB
 from qsim.backends import numba_kernels as K
 from qsim.grad import vjp
 
-from qsim_testutils import haar_states
+from qsim_testutils import haar_states, swap_reference
 
 #: Agreement with the reference (the issue's bar: 1e-12 in double, 1e-5 in single precision).
 TOL = {"double": 1e-12, "single": 1e-5}
 
-
-def _swap_reference(state: np.ndarray, lbits, gbits, n: int) -> np.ndarray:
-    """Bit transpositions by index arithmetic: ``out[σ(i)] = ψ[i]``."""
-    perm = np.arange(2**n)
-    for lb, gb in zip(lbits, gbits):
-        bl, bg = (perm >> lb) & 1, (perm >> gb) & 1
-        perm = perm & ~((1 << lb) | (1 << gb)) | (bl << gb) | (bg << lb)
-    out = np.empty_like(state)
-    out[:, perm] = state
-    return out
 
 
 def _states(rng, dtype, n: int) -> np.ndarray:
@@ -43,7 +33,7 @@ def _states(rng, dtype, n: int) -> np.ndarray:
 def test_tiled_swap_is_the_bit_transposition(n, lbits, gbits, dtype):
     """Local bits contiguous (any order, lowest bit 0-3) below the global ones, as the kernel needs."""
     st = _states(np.random.default_rng(n), dtype, n)
-    ref = _swap_reference(st, lbits, gbits, n)
+    ref = swap_reference(st, lbits, gbits, n)
     K._swap_tiled(st, np.array(lbits, dtype=np.int64), np.array(gbits, dtype=np.int64))
     np.testing.assert_array_equal(st, ref)
 
@@ -58,7 +48,7 @@ def test_swap_bits_picks_the_tiled_kernel_for_large_contiguous_tiles(monkeypatch
                                  ([0, 2], [9, 12], 0), ([1, 2], [5, 12], 0)]:     # not contiguous / small
         calls.clear()
         st = _states(rng, np.complex64, n)
-        ref = _swap_reference(st, lbits, gbits, n)
+        ref = swap_reference(st, lbits, gbits, n)
         K._swap_bits(st, np.array(lbits, dtype=np.int64), np.array(gbits, dtype=np.int64))
         np.testing.assert_array_equal(st, ref)
         assert len(calls) == expect
